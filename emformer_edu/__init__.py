@@ -1,0 +1,14 @@
+"""emformer_edu: torchaudio's Emformer RNN-T, rebuilt one readable component at a time.
+
+Shape notation used in every docstring: B batch, T frames, U target length, V vocabulary,
+D model dim, R right context, M memory slots, S summary vectors.
+"""
+from .attention import EmformerAttention, match_torchaudio_softmax
+from .emformer import Emformer, EmformerState, describe_state, to_torchaudio_state
+from .inspection import record
+from .layer import EmformerLayer, LayerState
+from .masks import AttentionMask, inference_mask, key_padding_mask, training_mask
+from .transducer import RNNT, emformer_rnnt_base, emformer_rnnt_model
+from .compat import from_torchaudio, torchaudio_twin
+
+__version__ = "0.1.0"

@@ -1,0 +1,172 @@
+"""Emformer attention masks, built block by block and labelled for plotting.
+
+In training (``Emformer.forward``) all segments are processed in one pass, so one big mask
+says who may attend to whom. Its layout:
+
+* query rows:  ``[right context blocks | utterance segments | summary vectors]``
+* key columns: ``[memory slots | right context blocks | utterance segments]``
+
+A query of segment i (a row of its right-context block or of the segment itself) may see:
+memory slots ``[max(i - M, 0), i)``, its own right-context block, and utterance frames from
+``L`` frames before the segment up to the segment's end. A summary query sees the same
+except memory. In streaming (``Emformer.infer``) the keys are only what is in the cache, so
+the mask just stops the summary from looking at memory.
+
+Convention (torchaudio's): ``True`` means *blocked*. ``AttentionMask.allowed`` is the
+complement, which is what the pictures show.
+"""
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+
+from .segments import num_segments, segment_spans
+
+
+@dataclass(frozen=True)
+class Block:
+    """A contiguous run of rows or columns of the mask: ``kind`` of ``segment``, ``[start, stop)``."""
+
+    kind: str  # "memory", "right_context", "left_context", "utterance" or "summary"
+    segment: int
+    start: int
+    stop: int
+
+    @property
+    def label(self) -> str:
+        short = {"memory": "m", "right_context": "rc", "left_context": "lc", "utterance": "seg", "summary": "s"}
+        return f"{short[self.kind]}{self.segment}" if self.segment >= 0 else short[self.kind]
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class AttentionMask:
+    """A ``(Q, K)`` boolean mask (``True`` = blocked) with labelled row and column blocks."""
+
+    blocked: torch.Tensor
+    rows: List[Block]
+    cols: List[Block]
+
+    @property
+    def allowed(self) -> torch.Tensor:
+        return ~self.blocked
+
+    @property
+    def shape(self):
+        return tuple(self.blocked.shape)
+
+    def row_labels(self) -> List[str]:
+        """One label per row, e.g. ``['rc0', 'rc0', 'seg0', ...]``."""
+        return [b.label for b in self.rows for _ in range(len(b))]
+
+    def col_labels(self) -> List[str]:
+        return [b.label for b in self.cols for _ in range(len(b))]
+
+    def describe(self) -> str:
+        """A short text layout: block labels with their sizes, rows then columns."""
+        fmt = lambda blocks: " ".join(f"{b.label}[{len(b)}]" for b in blocks if len(b))
+        return f"query rows  ({self.shape[0]}): {fmt(self.rows)}\nkey columns ({self.shape[1]}): {fmt(self.cols)}"
+
+
+def _blocks(kind: str, sizes: List[int], offset: int = 0, segment_ids: Optional[List[int]] = None) -> List[Block]:
+    out, start = [], offset
+    for i, size in enumerate(sizes):
+        out.append(Block(kind, i if segment_ids is None else segment_ids[i], start, start + size))
+        start += size
+    return out
+
+
+def training_mask(
+    utterance_length: int,
+    segment_length: int,
+    right_context_length: int,
+    left_context_length: int = 0,
+    max_memory_size: int = 0,
+    device: Optional[torch.device] = None,
+) -> AttentionMask:
+    """The mask ``Emformer.forward`` uses, for an utterance of T frames (right context excluded).
+
+    Returns an :class:`AttentionMask` of shape ``(N*R + T + S, M_all + N*R + T)`` where
+    ``N = ceil(T / segment_length)``, ``S = N`` summary rows and ``M_all = N - 1`` memory
+    columns when memory is on (``max_memory_size > 0``), and ``S = M_all = 0`` otherwise.
+    """
+    T, R, L, M = utterance_length, right_context_length, left_context_length, max_memory_size
+    spans = segment_spans(T, segment_length, R, L)
+    N, use_mem = len(spans), M > 0
+    seg_sizes = [s.segment[1] - s.segment[0] for s in spans]
+
+    # Rows: all right-context blocks, then all segments, then one summary per segment.
+    rows = _blocks("right_context", [R] * N) + _blocks("utterance", seg_sizes, N * R)
+    if use_mem:
+        rows += _blocks("summary", [1] * N, N * R + T)
+    # Columns: memory slots (the last segment's summary never becomes memory), rc blocks, utterance.
+    n_mem = N - 1 if use_mem else 0
+    cols = _blocks("memory", [1] * n_mem) + _blocks("right_context", [R] * N, n_mem)
+    cols += _blocks("utterance", seg_sizes, n_mem + N * R)
+
+    allowed = torch.zeros(rows[-1].stop if rows else 0, cols[-1].stop if cols else 0, dtype=torch.bool, device=device)
+    rc_rows, seg_rows, sum_rows = rows[:N], rows[N:2 * N], rows[2 * N:]
+    for i, span in enumerate(spans):
+        rc_cols = slice(n_mem + i * R, n_mem + (i + 1) * R)
+        # Left context and own segment: utterance frames [segment start - L, segment end).
+        utt_cols = slice(n_mem + N * R + span.left_context[0], n_mem + N * R + span.segment[1])
+        mem_cols = slice(max(i - M, 0), i)
+        for block in (rc_rows[i], seg_rows[i]):
+            rs = slice(block.start, block.stop)
+            allowed[rs, rc_cols] = True
+            allowed[rs, utt_cols] = True
+            if use_mem:
+                allowed[rs, mem_cols] = True
+        if use_mem:  # a summary never reads memory: that would feed memory back into itself
+            rs = slice(sum_rows[i].start, sum_rows[i].stop)
+            allowed[rs, rc_cols] = True
+            allowed[rs, utt_cols] = True
+    return AttentionMask(~allowed, rows, cols)
+
+
+def inference_mask(
+    segment_length: int,
+    right_context_length: int,
+    num_memory: int,
+    num_left_context: int,
+    use_memory: bool,
+    segment_index: int = 0,
+    device: Optional[torch.device] = None,
+) -> AttentionMask:
+    """The mask ``Emformer.infer`` uses for one chunk.
+
+    Rows ``[rc (R) | segment | summary (1 if memory)]``, columns
+    ``[memory (num_memory) | rc (R) | left context (num_left_context) | segment]``. The keys
+    already hold only what this chunk may see, so everything is allowed except summary to
+    memory, the same rule as in :func:`training_mask`.
+    """
+    i, R = segment_index, right_context_length
+    rows = [Block("right_context", i, 0, R), Block("utterance", i, R, R + segment_length)]
+    if use_memory:
+        rows.append(Block("summary", i, R + segment_length, R + segment_length + 1))
+    cols = _blocks("memory", [1] * num_memory, 0, list(range(i - num_memory, i)))
+    k = num_memory
+    cols += [Block("right_context", i, k, k + R), Block("left_context", i, k + R, k + R + num_left_context)]
+    k += R + num_left_context
+    cols.append(Block("utterance", i, k, k + segment_length))
+    blocked = torch.zeros(rows[-1].stop, cols[-1].stop, dtype=torch.bool, device=device)
+    if use_memory:
+        blocked[-1, :num_memory] = True
+    return AttentionMask(blocked, rows, cols)
+
+
+def key_padding_mask(lengths: torch.Tensor, num_keys: int) -> Optional[torch.Tensor]:
+    """``(B, K)`` mask of padded keys for a batch, ``None`` when B == 1.
+
+    Keys are ``[memory | right context | left context | utterance]`` and only the utterance
+    is padded, at its end, so for element b the last ``max(lengths) - lengths[b]`` keys are
+    padding. This is the rule torchaudio uses (it derives it from the same lengths); like
+    torchaudio, a single utterance gets no padding mask.
+    """
+    if lengths.size(0) == 1:
+        return None
+    num_padded = lengths.max() - lengths  # (B,)
+    positions = torch.arange(num_keys, device=lengths.device, dtype=lengths.dtype)
+    return positions.unsqueeze(0) >= (num_keys - num_padded).unsqueeze(1)
