@@ -13,12 +13,10 @@ SETUP := $(VENV)/.installed
 endif
 # Importable without an install, so NO_VENV works from a bare checkout.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-# Stable notebook outputs: no interactive backend, one BLAS thread order.
-export MPLBACKEND := Agg
 
-NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with notebooks/nbval_sanitize.cfg
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: test lab setup unit notebooks bench clean
+.PHONY: test lab setup unit notebooks execute bench clean
 
 setup: $(SETUP)
 
@@ -40,6 +38,10 @@ notebooks: $(SETUP)
 
 lab: $(SETUP)
 	$(PYTHON) -m jupyter lab --notebook-dir=notebooks
+
+# Re-run every notebook in place so the committed outputs match what a learner gets.
+execute: $(SETUP)
+	$(PYTHON) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 
 bench: $(SETUP)
 	for b in benchmarks/bench_*.py; do $(PYTHON) $$b || exit 1; done

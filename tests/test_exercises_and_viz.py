@@ -1,0 +1,48 @@
+"""Exercise checks give the right verdicts; plot helpers draw labelled figures from library data."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+import emformer_edu
+from emformer_edu import exercises, viz
+
+
+def test_exercise_checks(capsys):
+    assert exercises.is_correct("00.mask_shape", (19, 18))
+    assert not exercises.is_correct("00.mask_shape", (18, 19))
+    assert not exercises.is_correct("00.visible_keys", None)
+    exercises.check("00.visible_keys", 10)
+    exercises.check("00.visible_keys", 11)
+    exercises.check("00.visible_keys", None)
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["[00.visible_keys] correct!",
+                   "[00.visible_keys] not yet: 11 is not the expected value. Try again.",
+                   "[00.visible_keys] no answer yet: assign your answer, then run this cell again."]
+    with pytest.raises(ValueError, match="unknown exercise"):
+        exercises.expected("99.nope")
+
+
+def test_plot_mask_labels_blocks():
+    mask = emformer_edu.training_mask(7, 3, 2, left_context_length=2, max_memory_size=1)
+    ax = viz.plot_mask(mask)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [b.label for b in mask.rows]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [b.label for b in mask.cols]
+    assert "memory" in ax.get_xlabel() and "summary" in ax.get_ylabel()
+    assert (ax.images[0].get_array() == mask.allowed.float().numpy()).all()
+    plt.close("all")
+
+
+def test_plot_attention_uses_recorded_probs():
+    torch.manual_seed(0)
+    model = emformer_edu.Emformer(8, 2, 8, 2, 4, right_context_length=1, max_memory_size=1).eval()
+    with emformer_edu.record() as rec:
+        model(torch.randn(1, 13, 8), torch.tensor([13]))
+    layer = rec.calls[0].layers[1]
+    ax = viz.plot_attention(layer, head=1)
+    assert ax.images[0].get_array().shape == tuple(layer.attention_probs.shape[2:])
+    torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array().data), layer.attention_probs[0, 1])
+    assert "layer 1, head 1" in ax.get_title()
+    plt.close("all")
