@@ -13,3 +13,6 @@ from .compat import from_torchaudio, torchaudio_twin
 from . import exercises, viz
 
 __version__ = "0.1.0"
+from . import features, synthetic
+from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, compute_global_stats
+from .synthetic import Collate, SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset, Vocabulary, collate
