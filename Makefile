@@ -37,7 +37,7 @@ notebooks: $(SETUP)
 	$(PYTHON) -m pytest notebooks $(NBVAL_FLAGS) -q -p no:cacheprovider
 
 lab: $(SETUP)
-	$(PYTHON) -m jupyter lab --notebook-dir=notebooks
+	$(PYTHON) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Re-run every notebook in place so the committed outputs match what a learner gets.
 execute: $(SETUP)
