@@ -1,0 +1,47 @@
+"""Widgets are driven by setting control values; their figures follow."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+
+from emformer_edu import viz, widgets
+
+
+def _image(widget):
+    return widget.figure.axes[0].images[0].get_array()
+
+
+def test_mask_explorer_redraws_on_every_slider():
+    w = widgets.mask_explorer(utterance_length=12, segment_length=4, right_context_length=2,
+                              left_context_length=4, max_memory_size=2)
+    # 3 segments: rows 3*2 + 12 + 3, cols 2 + 3*2 + 12
+    assert _image(w).shape == (21, 20)
+    w.controls["right_context_length"].value = 0
+    assert _image(w).shape == (15, 14)
+    w.controls["max_memory_size"].value = 0
+    assert _image(w).shape == (12, 12)
+    before = np.array(_image(w))
+    w.controls["left_context_length"].value = 0
+    assert _image(w).shape == (12, 12) and _image(w).sum() < before.sum()
+    w.controls["segment_length"].value = 6
+    w.controls["utterance_length"].value = 13
+    assert "T=13, segment=6, R=0, L=0, M=0" in w.figure.axes[0].get_title()
+    assert w.values == dict(utterance_length=13, segment_length=6, right_context_length=0,
+                            left_context_length=0, max_memory_size=0)
+
+
+def test_chunk_stepper_moves_highlight():
+    w = widgets.chunk_stepper(num_frames=44, segment_length=8, right_context_length=4, left_context_length=8)
+    assert w.controls["chunk_index"].max == 4
+    legend = lambda: [t.get_text() for t in w.figure.axes[0].get_legend().get_texts()]
+    assert legend() == ["segment [0, 8)", "right context [8, 12)"]
+    w.controls["chunk_index"].value = 2
+    assert legend() == ["left context [8, 16)", "segment [16, 24)", "right context [24, 28)"]
+    w.controls["chunk_index"].value = 4
+    assert legend() == ["left context [24, 32)", "segment [32, 40)", "right context [40, 44)"]
+
+
+def test_chunk_figure_rejects_bad_chunk():
+    with pytest.raises(ValueError, match=r"chunk_index must be in \[0, 4\]"):
+        viz.chunk_figure(44, 8, 4, 8, chunk_index=5)
