@@ -10,7 +10,7 @@ from .layer import EmformerLayer, LayerState
 from .masks import AttentionMask, inference_mask, key_padding_mask, training_mask
 from .transducer import RNNT, emformer_rnnt_base, emformer_rnnt_model
 from .compat import from_torchaudio, torchaudio_twin
-from . import exercises, viz, widgets
+from . import exercises, viz
 
 __version__ = "0.1.0"
 from . import features, synthetic
