@@ -17,6 +17,12 @@ _CHECKS: Dict[str, Callable[[], Any]] = {
     "00.visible_keys": lambda: int(training_mask(12, 4, 2, left_context_length=3, max_memory_size=1).allowed[2 * 3 + 8].sum()),
     # 00: streaming chunk length in input frames for emformer_rnnt_base
     "00.base_chunk": lambda: 16 + 4,
+    # 02: memory slots the frames of segment 5 read with M=3 (T=24, segment 4, R=1)
+    "02.memory_slots": lambda: [k for k in training_mask(24, 4, 1, 0, 3).visible_keys(6 * 1 + 5 * 4) if k.startswith("m")],
+    # 02: keys a summary query sees (T=16, segment 4, R=2, L=6, M=2), for segment 3
+    "02.summary_keys": lambda: len(training_mask(16, 4, 2, 6, 2).visible_keys(4 * 2 + 16 + 3)),
+    # 02: allowed cells with no context at all (T=10, segment 4, R=0, L=0, M=0)
+    "02.block_diagonal": lambda: int(training_mask(10, 4, 0, 0, 0).allowed.sum()),
 }
 
 

@@ -31,6 +31,7 @@ class Block:
     segment: int
     start: int
     stop: int
+    frame0: int = 0  # utterance frame of the block's first row/column (utterance and left context)
 
     @property
     def label(self) -> str:
@@ -64,6 +65,25 @@ class AttentionMask:
     def col_labels(self) -> List[str]:
         return [b.label for b in self.cols for _ in range(len(b))]
 
+    def key_names(self, col: int) -> str:
+        """A position-independent name for key column ``col``: ``m<j>``, ``rc<i>.<k>`` or ``frame <t>``.
+
+        Training and inference masks lay keys out differently; these names let you compare
+        *which* keys a query sees in each (see :meth:`visible_keys`).
+        """
+        for b in self.cols:
+            if b.start <= col < b.stop:
+                if b.kind == "memory":
+                    return f"m{b.segment}"
+                if b.kind == "right_context":
+                    return f"rc{b.segment}.{col - b.start}"
+                return f"frame {b.frame0 + col - b.start}"
+        raise IndexError(f"column {col} is outside the mask's {self.shape[1]} columns")
+
+    def visible_keys(self, row: int) -> List[str]:
+        """Names of the keys query ``row`` may attend to."""
+        return [self.key_names(int(c)) for c in self.allowed[row].nonzero().flatten()]
+
     def describe(self) -> str:
         """A short text layout: block labels with their sizes, rows then columns."""
         fmt = lambda blocks: " ".join(f"{b.label}[{len(b)}]" for b in blocks if len(b))
@@ -71,10 +91,11 @@ class AttentionMask:
 
 
 def _blocks(kind: str, sizes: List[int], offset: int = 0, segment_ids: Optional[List[int]] = None) -> List[Block]:
-    out, start = [], offset
+    out, start, frame = [], offset, 0
     for i, size in enumerate(sizes):
-        out.append(Block(kind, i if segment_ids is None else segment_ids[i], start, start + size))
+        out.append(Block(kind, i if segment_ids is None else segment_ids[i], start, start + size, frame))
         start += size
+        frame += size  # only meaningful for utterance blocks, which tile the utterance
     return out
 
 
@@ -148,9 +169,11 @@ def inference_mask(
         rows.append(Block("summary", i, R + segment_length, R + segment_length + 1))
     cols = _blocks("memory", [1] * num_memory, 0, list(range(i - num_memory, i)))
     k = num_memory
-    cols += [Block("right_context", i, k, k + R), Block("left_context", i, k + R, k + R + num_left_context)]
+    first = i * segment_length
+    cols += [Block("right_context", i, k, k + R),
+             Block("left_context", i, k + R, k + R + num_left_context, first - num_left_context)]
     k += R + num_left_context
-    cols.append(Block("utterance", i, k, k + segment_length))
+    cols.append(Block("utterance", i, k, k + segment_length, first))
     blocked = torch.zeros(rows[-1].stop, cols[-1].stop, dtype=torch.bool, device=device)
     if use_memory:
         blocked[-1, :num_memory] = True

@@ -19,7 +19,7 @@ KIND_NAMES = {"memory": "memory", "right_context": "right context", "left_contex
 
 
 def _as_numpy(x) -> np.ndarray:
-    return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asanyarray(x)  # keeps masks
 
 
 def _mark_blocks(ax, blocks: Sequence[Block], axis: str) -> None:
@@ -164,5 +164,44 @@ def chunk_figure(num_frames: int, segment_length: int, right_context_length: int
     ax_bar.set_xlabel(f"input frame ({frame_ms:.0f} ms each)")
     ax_bar.set_xlim(-0.5, num_frames - 0.5)
     ax_bar.set_title("all segments (hatched: trailing right context of the utterance)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def mask_assembly_figure(utterance_length: int, segment_length: int, right_context_length: int,
+                         left_context_length: int = 0, max_memory_size: int = 0, max_panels: int = 4):
+    """The training mask built up segment by segment: panel i shows the rows that segment i adds.
+
+    Rows of other segments are left blank; the mask itself comes from :func:`training_mask`.
+    """
+    from .masks import training_mask
+
+    mask = training_mask(utterance_length, segment_length, right_context_length, left_context_length, max_memory_size)
+    segments = sorted({b.segment for b in mask.rows})[:max_panels]
+    fig, axes = plt.subplots(1, len(segments), figsize=(4.2 * len(segments), 4.4), squeeze=False)
+    allowed = mask.allowed.float().numpy()
+    for ax, i in zip(axes[0], segments):
+        rows = np.zeros(mask.shape[0], dtype=bool)
+        for b in mask.rows:
+            if b.segment <= i:
+                rows[b.start:b.stop] = True
+        shown = np.ma.masked_array(allowed, mask=~rows[:, None].repeat(allowed.shape[1], 1))
+        heatmap(shown, row_blocks=mask.rows, col_blocks=mask.cols, ax=ax, cmap="cividis_r", vmin=0, vmax=1,
+                colorbar=False, title=f"after segment {i}", xlabel="keys", ylabel="queries" if i == 0 else "")
+    fig.suptitle("Training mask, one segment's rows (right context, frames, summary) at a time")
+    fig.tight_layout()
+    return fig
+
+
+def mask_comparison_figure(base: dict, changes: dict):
+    """One panel per changed argument: ``plot_mask(training_mask(**{**base, name: value}))``."""
+    from .masks import training_mask
+
+    panels = [("baseline", base)] + [(f"{k}={v}", {**base, k: v}) for k, v in changes.items()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 4.2), squeeze=False)
+    for ax, (title, kwargs) in zip(axes[0], panels):
+        mask = training_mask(**kwargs)
+        heatmap(mask.allowed.float(), row_blocks=mask.rows, col_blocks=mask.cols, ax=ax, cmap="cividis_r",
+                vmin=0, vmax=1, colorbar=False, title=title, xlabel="keys", ylabel="queries")
     fig.tight_layout()
     return fig

@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -45,4 +46,20 @@ def test_plot_attention_uses_recorded_probs():
     assert ax.images[0].get_array().shape == tuple(layer.attention_probs.shape[2:])
     torch.testing.assert_close(torch.as_tensor(ax.images[0].get_array().data), layer.attention_probs[0, 1])
     assert "layer 1, head 1" in ax.get_title()
+    plt.close("all")
+
+
+def test_mask_assembly_panels_show_growing_rows():
+    fig = viz.mask_assembly_figure(8, 4, 2, 2, 1)
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    visible_rows = [int((~np.ma.getmaskarray(im).all(axis=1)).sum()) for im in shown]
+    assert visible_rows == [2 + 4 + 1, 2 * (2 + 4 + 1)]
+    plt.close("all")
+
+
+def test_mask_comparison_one_panel_per_change():
+    base = dict(utterance_length=8, segment_length=4, right_context_length=2, left_context_length=2, max_memory_size=1)
+    fig = viz.mask_comparison_figure(base, {"right_context_length": 0, "max_memory_size": 0})
+    assert [ax.get_title() for ax in fig.axes] == ["baseline", "right_context_length=0", "max_memory_size=0"]
+    assert fig.axes[1].images[0].get_array().shape == (4 + 8 + 2 - 4, 1 + 8)
     plt.close("all")

@@ -50,3 +50,18 @@ def test_key_padding_mask_pads_utterance_tail():
     assert mask.sum(1).tolist() == [0, 2, 1]
     assert mask[1, -2:].all() and not mask[1, :-2].any()
     assert key_padding_mask(torch.tensor([5]), 9) is None
+
+
+@pytest.mark.parametrize("seg,R,L,M", [(4, 2, 3, 2), (3, 0, 0, 0), (4, 1, 8, 1), (2, 2, 1, 3)])
+def test_training_and_inference_masks_show_each_query_the_same_keys(seg, R, L, M):
+    """Why streaming equals training: for every segment, both masks expose the same keys."""
+    T = 5 * seg
+    train = training_mask(T, seg, R, L, M)
+    for i in range(5):
+        past = i * seg
+        infer = inference_mask(seg, R, num_memory=min(M, i), num_left_context=min(L, past),
+                               use_memory=M > 0, segment_index=i)
+        for kind in (["right_context"] if R else []) + ["utterance"] + (["summary"] if M else []):
+            t_row = next(b for b in train.rows if b.kind == kind and b.segment == i).start
+            i_row = next(b for b in infer.rows if b.kind == kind).start
+            assert train.visible_keys(t_row) == infer.visible_keys(i_row), (i, kind)
