@@ -16,3 +16,5 @@ __version__ = "0.1.0"
 from . import features, synthetic
 from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, compute_global_stats
 from .synthetic import Collate, SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset, Vocabulary, collate
+from .loss import alignment_paths, alpha_beta, edge_posteriors, lattice_log_probs, rnnt_loss, rnnt_loss_bruteforce, rnnt_loss_reference
+from .lattice import Lattice, LatticeAlignment, forced_align, lattice_tables, token_frames, utterance_lattice, viterbi
