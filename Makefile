@@ -14,7 +14,7 @@ endif
 # Importable without an install, so NO_VENV works from a bare checkout.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-NBVAL_FLAGS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .PHONY: test lab setup unit notebooks execute bench clean
 
@@ -41,7 +41,7 @@ lab: $(SETUP)
 
 # Re-run every notebook in place so the committed outputs match what a learner gets.
 execute: $(SETUP)
-	$(PYTHON) -m jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
+	$(PYTHON) tools/execute_notebooks.py
 
 bench: $(SETUP)
 	for b in benchmarks/bench_*.py; do $(PYTHON) $$b || exit 1; done

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict
 import torch
 
 from .masks import training_mask
+from .segments import latency_ms, num_segments
 
 _CHECKS: Dict[str, Callable[[], Any]] = {
     # 00: rows and columns of the training mask for T=10, segment 4, R=2, memory on (M=2).
@@ -17,6 +18,12 @@ _CHECKS: Dict[str, Callable[[], Any]] = {
     "00.visible_keys": lambda: int(training_mask(12, 4, 2, left_context_length=3, max_memory_size=1).allowed[2 * 3 + 8].sum()),
     # 00: streaming chunk length in input frames for emformer_rnnt_base
     "00.base_chunk": lambda: 16 + 4,
+    # 01: chunks for 1.3 s of features (131 frames incl. 4 right-padding) with segment 16, R 4
+    "01.num_chunks": lambda: num_segments(131 - 4, 16),
+    # 01: worst-case algorithmic latency (ms) with segment 8, R 2 input frames of 10 ms
+    "01.worst_latency": lambda: latency_ms(8, 2)["worst"],
+    # 01: feature frames for exactly 1 s of 16 kHz audio (center=True framing)
+    "01.frames_per_second": lambda: 16000 // 160 + 1,
     # 02: memory slots the frames of segment 5 read with M=3 (T=24, segment 4, R=1)
     "02.memory_slots": lambda: [k for k in training_mask(24, 4, 1, 0, 3).visible_keys(6 * 1 + 5 * 4) if k.startswith("m")],
     # 02: keys a summary query sees (T=16, segment 4, R=2, L=6, M=2), for segment 3

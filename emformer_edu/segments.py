@@ -75,3 +75,25 @@ def split_utterance_and_right_context(
     utterance = input[:T]
     blocks = [input[s.right_context[0]: s.right_context[1]] for s in segment_spans(T, segment_length, R)]
     return utterance, torch.cat(blocks)
+
+
+def latency_ms(segment_length: int, right_context_length: int, time_reduction_stride: int = 1,
+               left_context_length: int = 0, frame_ms: float = 10.0) -> dict:
+    """Streaming latency arithmetic for a chunk of ``segment_length + R`` *input* frames.
+
+    A frame at the start of a segment waits for the rest of the segment and the look-ahead
+    before it can be encoded; the last frame waits only for the look-ahead. Returns
+    milliseconds: ``segment``, ``look_ahead``, ``worst`` (first frame), ``best`` (last frame),
+    ``average``, the encoder frame duration ``encoder_frame`` after time reduction, and the
+    ``left_context`` span (given in encoder frames, as ``transformer_left_context_length`` is).
+    """
+    segment, look_ahead = segment_length * frame_ms, right_context_length * frame_ms
+    return {
+        "segment": segment,
+        "look_ahead": look_ahead,
+        "worst": segment + look_ahead - frame_ms,
+        "best": look_ahead,
+        "average": (segment - frame_ms) / 2 + look_ahead,
+        "encoder_frame": time_reduction_stride * frame_ms,
+        "left_context": left_context_length * time_reduction_stride * frame_ms,
+    }

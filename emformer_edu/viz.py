@@ -205,3 +205,27 @@ def mask_comparison_figure(base: dict, changes: dict):
                 vmin=0, vmax=1, colorbar=False, title=title, xlabel="keys", ylabel="queries")
     fig.tight_layout()
     return fig
+
+
+def utterance_figure(waveform, log_mel, token_spans, token_names, sample_rate: int = 16000, hop_length: int = 160,
+                     title: str = "A synthetic utterance with its true token boundaries"):
+    """Waveform (top) and log-mel spectrogram (bottom) with token spans ``[(start_frame, end_frame), ...]``."""
+    wave = _as_numpy(waveform).reshape(-1)
+    mel = _as_numpy(log_mel)
+    fig, (ax_w, ax_m) = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    seconds_per_frame = hop_length / sample_rate
+    ax_w.plot(np.arange(wave.size) / sample_rate, wave, color=OKABE_ITO["blue"], lw=0.4)
+    ax_w.set_ylabel("amplitude")
+    ax_m.imshow(mel.T, origin="lower", aspect="auto", cmap="cividis",
+                extent=(0, mel.shape[0] * seconds_per_frame, -0.5, mel.shape[1] - 0.5))
+    ax_m.set_ylabel("mel bin")
+    ax_m.set_xlabel("time (s)")
+    for k, (a, b) in enumerate(token_spans):
+        for ax in (ax_w, ax_m):
+            ax.axvspan(a * seconds_per_frame, b * seconds_per_frame, color=OKABE_ITO["orange"] if k % 2 else OKABE_ITO["sky"],
+                       alpha=0.18, lw=0)
+        ax_w.text((a + b) / 2 * seconds_per_frame, 1.02, token_names[k], transform=ax_w.get_xaxis_transform(),
+                  ha="center", va="bottom", fontsize=9)
+    ax_w.set_title(title, pad=16)
+    fig.tight_layout()
+    return fig

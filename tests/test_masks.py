@@ -65,3 +65,11 @@ def test_training_and_inference_masks_show_each_query_the_same_keys(seg, R, L, M
             t_row = next(b for b in train.rows if b.kind == kind and b.segment == i).start
             i_row = next(b for b in infer.rows if b.kind == kind).start
             assert train.visible_keys(t_row) == infer.visible_keys(i_row), (i, kind)
+
+
+def test_latency_arithmetic_for_the_base_model():
+    from emformer_edu.segments import latency_ms
+
+    lat = latency_ms(16, 4, time_reduction_stride=4, left_context_length=30)
+    assert lat == {"segment": 160.0, "look_ahead": 40.0, "worst": 190.0, "best": 40.0, "average": 115.0,
+                   "encoder_frame": 40.0, "left_context": 1200.0}
