@@ -109,3 +109,72 @@ def record():
         yield rec
     finally:
         _STACK.remove(rec)
+
+
+def attention_mass(layer: LayerRecord, query_kind: str = "utterance", batch: int = 0) -> dict:
+    """Average attention probability that queries of ``query_kind`` put on each kind of key.
+
+    Returns ``{key kind: mass}`` (masses sum to 1), averaged over heads and over the rows of
+    ``query_kind`` ("utterance", "right_context" or "summary"). In streaming records the
+    left context is its own kind; in training records it is part of "utterance".
+    """
+    mask = layer.attention_mask
+    rows = [r for b in mask.rows if b.kind == query_kind for r in range(b.start, b.stop)]
+    if not rows:
+        raise ValueError(f"no {query_kind!r} queries in this record; kinds: {sorted({b.kind for b in mask.rows})}")
+    probs = layer.attention_probs[batch][:, rows].mean(dim=(0, 1))  # (K,)
+    mass = {}
+    for b in mask.cols:
+        mass[b.kind] = mass.get(b.kind, 0.0) + float(probs[b.start:b.stop].sum())
+    return mass
+
+
+def memory_provenance(recording: Recording, layer: int = 0, atol: float = 1e-6) -> List[List[int]]:
+    """For each streaming call and memory slot read by ``layer``: which chunk produced it.
+
+    Found from the data, not from a formula: slot vectors are matched against the memory each
+    earlier chunk handed to this layer (the layer below's summary outputs; for layer 0 the
+    input's segment averages, taken from the next layer's cache). Returns one list per call,
+    oldest slot first; -1 marks a slot that matches nothing.
+    """
+    calls = [c for c in recording.calls if c.mode == "infer"]
+    produced = []  # produced[j]: the memory vector chunk j wrote into `layer`'s cache, (B, D)
+    for j, call in enumerate(calls):
+        after = call.state_after[layer].memory
+        produced.append(after[-1] if after.size(0) else None)
+    table = []
+    for call in calls:
+        row = []
+        for slot in call.layers[layer].memory_in:
+            match = [j for j, v in enumerate(produced) if v is not None and torch.allclose(slot, v, atol=atol)]
+            row.append(match[0] if match else -1)
+        table.append(row)
+    return table
+
+
+def trace_shapes(module: torch.nn.Module, fn, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` and list ``(submodule name, input shapes, output shapes)`` in call order.
+
+    Uses forward hooks on every submodule of ``module`` (removed afterwards); returns
+    ``(result, trace)``; a container is listed when it finishes, after its children. Handy for
+    "shapes at every step" tables.
+    """
+    trace, handles = [], []
+
+    def shapes(x):
+        if isinstance(x, torch.Tensor):
+            return tuple(x.shape)
+        if isinstance(x, (list, tuple)):
+            return [shapes(v) for v in x if isinstance(v, (torch.Tensor, list, tuple))]
+        return None
+
+    for name, sub in module.named_modules():
+        if name:
+            handles.append(sub.register_forward_hook(
+                lambda m, inp, out, name=name: trace.append((name, shapes(inp), shapes(out)))))
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    return result, trace
