@@ -18,3 +18,18 @@ from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, 
 from .synthetic import Collate, SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset, Vocabulary, collate
 from .loss import alignment_paths, alpha_beta, edge_posteriors, lattice_log_probs, rnnt_loss, rnnt_loss_bruteforce, rnnt_loss_reference
 from .lattice import Lattice, LatticeAlignment, forced_align, lattice_tables, token_frames, utterance_lattice, viterbi
+from . import decoding, evaluation, pretrained
+from .decoding import Hypothesis, RNNTBeamSearch, greedy_decode
+from .evaluation import (EmissionDelays, TERResult, compare_alignments, decode_streaming, edit_distance, emission_delays,
+                         evaluate, forced_alignment_frames, streaming_chunks, token_error_rate)
+from .pretrained import Pretrained
+
+
+def __getattr__(name):
+    # The trainer is loaded on first use, so `python -m emformer_edu.train` does not import itself twice.
+    if name in ("train", "Trainer", "TrainConfig", "toy_model_config", "WidgetProgress"):
+        import importlib
+
+        module = importlib.import_module(".train", __name__)
+        return module if name == "train" else getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

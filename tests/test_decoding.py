@@ -1,0 +1,366 @@
+"""Tests for emformer_edu.decoding: greedy search, beam search (vs torchaudio), timestamps."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torchaudio
+
+from emformer_edu.decoding import (
+    Hypothesis,
+    RNNTBeamSearch,
+    greedy_decode,
+    greedy_infer,
+    greedy_search,
+    token_timestamps,
+)
+
+CFG = dict(
+    input_dim=8,
+    encoding_dim=16,
+    num_symbols=12,
+    segment_length=4,  # input frames; 2 encoder frames
+    right_context_length=2,  # input frames; 1 encoder frame
+    time_reduction_input_dim=8,
+    time_reduction_stride=2,
+    transformer_num_heads=2,
+    transformer_ffn_dim=16,
+    transformer_num_layers=2,
+    transformer_dropout=0.0,
+    transformer_activation="relu",
+    transformer_left_context_length=8,
+    transformer_max_memory_size=2,
+    transformer_weight_init_scale_strategy="depthwise",
+    transformer_tanh_on_mem=True,
+    symbol_embedding_dim=16,
+    num_lstm_layers=2,
+    lstm_layer_norm=True,
+    lstm_layer_norm_epsilon=1e-5,
+    lstm_dropout=0.0,
+)
+V = CFG["num_symbols"]
+BLANK = V - 1  # torchaudio's beam search reads the last joiner output as blank
+RC = CFG["right_context_length"]
+CHUNK = CFG["segment_length"] + RC
+T_IN = 40  # utterance input frames -> 20 encoder frames
+
+
+def _make_ta_model(seed=0, blank_bias=4.0):
+    """Random torchaudio Emformer RNN-T whose joiner is sharp enough to emit a
+    mix of blanks and tokens (random init alone is nearly uniform)."""
+    torch.manual_seed(seed)
+    model = torchaudio.models.emformer_rnnt_model(**CFG).eval()
+    with torch.no_grad():
+        model.joiner.linear.weight.mul_(3.0)
+        model.joiner.linear.bias[BLANK] += blank_bias
+    return model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one thread is fastest and least disturbed by a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _make_ta_model()
+
+
+@pytest.fixture(scope="module")
+def utterance():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, T_IN + RC, CFG["input_dim"], generator=g)
+    return x, torch.tensor([T_IN])
+
+
+def _chunks(x):
+    """Split (1, T + rc, F) into streaming chunks of segment + rc frames (zero-padded)."""
+    seg = CFG["segment_length"]
+    n = math.ceil((x.shape[1] - RC) / seg)
+    x = torch.nn.functional.pad(x, (0, 0, 0, n * seg + RC - x.shape[1]))
+    return [x[:, i * seg : i * seg + CHUNK] for i in range(n)]
+
+
+def _assert_same(ours, theirs):
+    assert len(ours) == len(theirs)
+    assert [h[0] for h in ours] == [h[0] for h in theirs]
+    assert [h[3] for h in ours] == [float(h[3]) for h in theirs]  # bit-identical float32 scores
+    for h, r in zip(ours, theirs):
+        assert torch.equal(h[1], r[1])
+        assert all(torch.equal(a, b) for la, lb in zip(h[2], r[2]) for a, b in zip(la, lb))
+
+
+# --------------------------------------------------------------------------- #
+# Beam search == torchaudio
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("beam_width", range(1, 11))
+def test_beam_search_matches_torchaudio(model, utterance, beam_width):
+    x, length = utterance
+    with torch.no_grad():
+        theirs = torchaudio.models.RNNTBeamSearch(model, BLANK)(x, length, beam_width)
+    ours = RNNTBeamSearch(model, BLANK)(x, length, beam_width)
+    _assert_same(ours, theirs)
+    assert len(ours[0].tokens) > 3  # the test model really emits tokens
+
+
+@pytest.mark.parametrize("beam_width", range(1, 11))
+def test_streaming_beam_search_matches_torchaudio(model, utterance, beam_width):
+    ta_search = torchaudio.models.RNNTBeamSearch(model, BLANK)
+    search = RNNTBeamSearch(model, BLANK)
+    ta_state = ta_hyps = state = hyps = None
+    with torch.no_grad():
+        for chunk in _chunks(utterance[0]):
+            length = torch.tensor([CHUNK])
+            ta_hyps, ta_state = ta_search.infer(chunk, length, beam_width, ta_state, ta_hyps)
+            hyps, state = search.infer(chunk, length, beam_width, state, hyps)
+            _assert_same(hyps, ta_hyps)
+    assert hyps[0].num_frames == T_IN // CFG["time_reduction_stride"]
+
+
+def test_options_match_torchaudio(model, utterance):
+    """temperature, step_max_tokens and a custom hypo_sort_key behave as in torchaudio."""
+    x, length = utterance
+    key = lambda h: h[3]  # noqa: E731  (rank by raw score)
+    for kwargs in [dict(temperature=1.7), dict(step_max_tokens=1), dict(hypo_sort_key=key)]:
+        with torch.no_grad():
+            theirs = torchaudio.models.RNNTBeamSearch(model, BLANK, **kwargs)(x, length, 4)
+        _assert_same(RNNTBeamSearch(model, BLANK, **kwargs)(x, length, 4), theirs)
+
+
+def test_continues_from_torchaudio_hypotheses(model, utterance):
+    """torchaudio's 4-tuples can seed our infer (backward compatible)."""
+    ta_search, search = torchaudio.models.RNNTBeamSearch(model, BLANK), RNNTBeamSearch(model, BLANK)
+    first, second = _chunks(utterance[0])[:2]
+    length = torch.tensor([CHUNK])
+    with torch.no_grad():
+        ta_hyps, ta_state = ta_search.infer(first, length, 5)
+        # torchaudio's Emformer updates the state in place: give each search its own copy
+        ours, _ = search.infer(second, length, 5, copy.deepcopy(ta_state), ta_hyps)
+        expected, _ = ta_search.infer(second, length, 5, ta_state, ta_hyps)
+    _assert_same(ours, expected)
+    assert all(t == -1 for t in ours[0].timesteps[: len(ta_hyps[0][0])])  # unknown history
+
+
+def test_infer_reuse_path_equals_repacking(model, utterance):
+    """Passing back our own result list (fast path) or copies of it (re-packed) is the same."""
+    search = RNNTBeamSearch(model, BLANK)
+    first, second = _chunks(utterance[0])[:2]
+    length = torch.tensor([CHUNK])
+    with torch.no_grad():
+        hyps, state = search.infer(first, length, 6)
+        copies = [Hypothesis(*h) for h in hyps]
+        reused, _ = search.infer(second, length, 6, copy.deepcopy(state), hyps)  # right after: reused
+        repacked, _ = search.infer(second, length, 6, state, copies)
+    _assert_same(reused, repacked)
+    assert [h.timesteps for h in reused] == [h.timesteps for h in repacked]
+    assert reused[0].num_frames == repacked[0].num_frames == 2 * CFG["segment_length"] // CFG["time_reduction_stride"]
+
+
+def test_hypothesis_layout(model, utterance):
+    hyp = RNNTBeamSearch(model, BLANK)(*utterance, 3)[0]
+    assert isinstance(hyp, Hypothesis) and isinstance(hyp, tuple)
+    tokens, pred_out, state, score = hyp[:4]
+    assert tokens is hyp.tokens and score == hyp.score
+    assert tokens[0] == BLANK and all(0 <= t < BLANK for t in tokens[1:])
+    assert pred_out.shape == (1, CFG["encoding_dim"])
+    assert [[tuple(s.shape) for s in layer] for layer in state] == [[(1, 16), (1, 16)]] * 2
+    assert len(hyp.timesteps) == len(tokens) and hyp.timesteps[0] == -1
+    assert hyp.timesteps[1:] == sorted(hyp.timesteps[1:])
+    assert all(0 <= t < hyp.num_frames for t in hyp.timesteps[1:])
+    assert hyp.num_frames == T_IN // CFG["time_reduction_stride"]
+
+
+def test_blank_not_last_equals_relabelled_model(model, utterance):
+    """blank=0 on a model whose outputs are rotated by one (old j -> (j+1) % V) must
+    give torchaudio's blank=V-1 result with relabelled tokens."""
+    rotated = _make_ta_model()
+    perm = torch.tensor([(j - 1) % V for j in range(V)])  # new index n holds old row perm[n]
+    with torch.no_grad():
+        rotated.joiner.linear.weight.copy_(model.joiner.linear.weight[perm])
+        rotated.joiner.linear.bias.copy_(model.joiner.linear.bias[perm])
+        rotated.predictor.embedding.weight.copy_(model.predictor.embedding.weight[perm])
+        theirs = torchaudio.models.RNNTBeamSearch(model, BLANK)(*utterance, 4)
+    ours = RNNTBeamSearch(rotated, 0)(*utterance, 4)
+    assert [h.tokens for h in ours] == [[(t + 1) % V for t in h[0]] for h in theirs]
+    for h, r in zip(ours, theirs):
+        assert h.score == pytest.approx(r[3], rel=1e-5)
+
+
+# --------------------------------------------------------------------------- #
+# Greedy search
+# --------------------------------------------------------------------------- #
+def _greedy_reference(model, enc_out, blank, max_symbols):
+    """Textbook one-utterance greedy RNN-T: enc_out (1, T, D) -> tokens, frames."""
+    one = torch.tensor([1])
+    g, _, s = model.predict(torch.tensor([[blank]]), one, None)
+    tokens, frames = [], []
+    for t in range(enc_out.shape[1]):
+        for _ in range(max_symbols):
+            k = int(model.join(enc_out[:, t : t + 1], one, g, one)[0][0, 0, 0].argmax())
+            if k == blank:
+                break
+            tokens.append(k)
+            frames.append(t)
+            g, _, s = model.predict(torch.tensor([[k]]), one, s)
+    return tokens, frames
+
+
+@pytest.mark.parametrize("blank", [BLANK, 0])
+def test_greedy_batched_matches_reference(model, blank):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, T_IN + RC, CFG["input_dim"], generator=g)
+    lengths = torch.tensor([T_IN, 30, 18])
+    tokens, frames = greedy_decode(model, x, lengths, blank, max_symbols_per_frame=3)
+    with torch.no_grad():
+        enc_out, enc_len = model.transcribe(x, lengths)
+        for b in range(3):
+            ref = _greedy_reference(model, enc_out[b : b + 1, : enc_len[b]], blank, 3)
+            assert (tokens[b], frames[b]) == ref
+    assert sum(map(len, tokens)) > 5
+
+
+def test_greedy_symbol_cap(model, utterance):
+    """A blank that never wins: every frame emits exactly max_symbols_per_frame tokens."""
+    never_blank = _make_ta_model(blank_bias=-100.0)
+    tokens, frames = greedy_decode(never_blank, *utterance, BLANK, max_symbols_per_frame=2)
+    n_frames = T_IN // CFG["time_reduction_stride"]
+    assert frames[0] == [t for t in range(n_frames) for _ in range(2)]
+    assert len(tokens[0]) == 2 * n_frames
+
+
+def test_greedy_streaming_is_frame_synchronous(model, utterance):
+    """Chunk-by-chunk greedy_infer == greedy_search on the concatenated streaming encoder output."""
+    state = enc_state = dec = None
+    encs = []
+    with torch.no_grad():
+        for chunk in _chunks(utterance[0]):
+            length = torch.tensor([CHUNK])
+            enc, _, enc_state = model.transcribe_streaming(chunk, length, enc_state)  # separate state chain
+            encs.append(enc)
+            dec, state = greedy_infer(model, chunk, length, BLANK, state, dec)
+    enc = torch.cat(encs, dim=1)
+    full = greedy_search(model, enc, torch.tensor([enc.shape[1]]), BLANK)
+    assert dec.tokens == full.tokens and dec.timesteps == full.timesteps
+    assert dec.num_frames == [enc.shape[1]] and len(dec.tokens[0]) > 3
+
+
+# --------------------------------------------------------------------------- #
+# Timestamps
+# --------------------------------------------------------------------------- #
+def test_token_timestamps():
+    stamps = token_timestamps([11, 5, 7], [-1, 0, 3], time_reduction_stride=4)
+    assert [s.token for s in stamps] == [5, 7]
+    assert [s.input_frame for s in stamps] == [0, 12]
+    assert [s.seconds for s in stamps] == pytest.approx([0.0, 0.12])
+    assert token_timestamps([1], [2], 4, hop_length=320, sample_rate=16000)[0].seconds == pytest.approx(0.16)
+    with pytest.raises(ValueError):
+        token_timestamps([1, 2], [0], 4)
+
+
+def test_token_timestamps_of_hypothesis(model, utterance):
+    hyp = RNNTBeamSearch(model, BLANK)(*utterance, 2)[0]
+    stamps = token_timestamps(hyp.tokens, hyp.timesteps, CFG["time_reduction_stride"])
+    assert len(stamps) == len(hyp.tokens) - 1
+    assert all(s.input_frame == 2 * s.encoder_frame and s.seconds == s.input_frame / 100 for s in stamps)
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+def test_beam_search_errors(model, utterance):
+    x, length = utterance
+    search = RNNTBeamSearch(model, BLANK)
+    for bad in [0, -1, 1.5]:
+        with pytest.raises(ValueError, match="beam_width"):
+            search(x, length, bad)
+    with pytest.raises(ValueError, match="input"):
+        search(x.expand(2, -1, -1), length, 2)
+    with pytest.raises(ValueError, match="input"):
+        search(x[0, :, 0], length, 2)
+    with pytest.raises(ValueError, match="length"):
+        search(x, torch.tensor([T_IN, T_IN]), 2)
+    with pytest.raises(ValueError, match="blank"):
+        RNNTBeamSearch(model, V)(x, length, 2)
+    with pytest.raises(ValueError, match="blank"):
+        RNNTBeamSearch(model, -1)
+    with pytest.raises(ValueError, match="temperature"):
+        RNNTBeamSearch(model, BLANK, temperature=0.0)
+    with pytest.raises(ValueError, match="hypothesis"):
+        search.infer(_chunks(x)[0], torch.tensor([CHUNK]), 2, None, [])
+
+
+def test_greedy_errors(model, utterance):
+    x, length = utterance
+    with pytest.raises(ValueError, match="blank"):
+        greedy_decode(model, x, length, V)
+    with pytest.raises(ValueError, match="input"):
+        greedy_decode(model, x[0], length, BLANK)
+    with pytest.raises(ValueError, match="lengths"):
+        greedy_decode(model, x, torch.tensor(T_IN), BLANK)
+    with pytest.raises(ValueError, match="max_symbols_per_frame"):
+        greedy_decode(model, x, length, BLANK, max_symbols_per_frame=0)
+
+
+# --------------------------------------------------------------------------- #
+# The project's own model (skipped until emformer_edu.emformer_rnnt_model exists)
+# --------------------------------------------------------------------------- #
+def _edu_model_factory():
+    try:
+        from emformer_edu import emformer_rnnt_model
+    except ImportError:
+        try:
+            from emformer_edu.transducer import emformer_rnnt_model
+        except ImportError:
+            pytest.skip("emformer_edu.emformer_rnnt_model not available yet")
+    return emformer_rnnt_model
+
+
+@pytest.fixture(scope="module")
+def edu_model(model):
+    edu = _edu_model_factory()(**CFG).eval()
+    edu.load_state_dict(model.state_dict(), strict=True)
+    return edu
+
+
+@pytest.mark.parametrize("beam_width", [1, 4, 10])
+def test_edu_model_beam_search(model, edu_model, utterance, beam_width):
+    with torch.no_grad():
+        theirs = torchaudio.models.RNNTBeamSearch(model, BLANK)(*utterance, beam_width)
+    # the edu model is bit-identical to torchaudio's, so the search is too
+    _assert_same(RNNTBeamSearch(edu_model, BLANK)(*utterance, beam_width), theirs)
+
+
+@pytest.mark.parametrize("beam_width", [1, 4, 10])
+def test_edu_model_streaming_beam_search(model, edu_model, utterance, beam_width):
+    ta_search = torchaudio.models.RNNTBeamSearch(model, BLANK)
+    search = RNNTBeamSearch(edu_model, BLANK)
+    ta_state = ta_hyps = state = hyps = None
+    with torch.no_grad():
+        for chunk in _chunks(utterance[0]):
+            length = torch.tensor([CHUNK])
+            ta_hyps, ta_state = ta_search.infer(chunk, length, beam_width, ta_state, ta_hyps)
+            hyps, state = search.infer(chunk, length, beam_width, state, hyps)
+            _assert_same(hyps, ta_hyps)
+
+
+def test_edu_model_greedy(model, edu_model):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, T_IN + RC, CFG["input_dim"], generator=g)
+    lengths = torch.tensor([T_IN, 30, 18])
+    assert greedy_decode(edu_model, x, lengths, BLANK) == greedy_decode(model, x, lengths, BLANK)
+
+
+def test_edu_model_streaming_greedy(model, edu_model, utterance):
+    results = []
+    for m in (model, edu_model):
+        state = dec = None
+        with torch.no_grad():
+            for chunk in _chunks(utterance[0]):
+                dec, state = greedy_infer(m, chunk, torch.tensor([CHUNK]), BLANK, state, dec)
+        results.append((dec.tokens, dec.timesteps))
+    assert results[0] == results[1] and len(results[0][0][0]) > 3

@@ -1,0 +1,248 @@
+"""Training loop: loss goes down, checkpoints resume exactly, the command line works, bad input is named."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from emformer_edu.pretrained import load_weights
+from emformer_edu.train import (
+    FeatureSet, TrainConfig, TrainEvent, Trainer, export_assets, load_checkpoint, main, prepend_blank,
+    spec_augment, toy_model_config, warmup_cosine,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_config(**overrides):
+    """toy_model_config shrunk to a model that takes milliseconds per step (memory, left and right context on)."""
+    cfg = toy_model_config(21)
+    cfg.update(encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
+               transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
+               transformer_max_memory_size=2, symbol_embedding_dim=16)
+    cfg.update(overrides)
+    return cfg
+
+
+def tiny_train_config(**overrides):
+    kw = dict(steps=4, batch_size=4, lr=3e-3, warmup_steps=1, num_train=16, num_valid=2, stats_utterances=8,
+              eval_every=0)
+    kw.update(overrides)
+    return TrainConfig(**kw)
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    trainer = Trainer(tiny_train_config(steps=25, num_train=8, batch_size=8, eval_every=0),
+                      tiny_config(transformer_dropout=0.0), progress=False)
+    batch = trainer.train_set.batch(range(8))
+    with torch.no_grad():
+        trainer.model.eval()
+        before = float(trainer.loss(*batch))
+    for _ in range(25):
+        trainer.train_step()
+    with torch.no_grad():
+        trainer.model.eval()
+        after = float(trainer.loss(*batch))
+    assert after < 0.7 * before, (before, after)
+
+
+def test_prepend_blank_and_lengths_follow_torchaudio_recipe():
+    targets = torch.tensor([[3, 4, 0], [5, 0, 0]], dtype=torch.int32)
+    assert prepend_blank(targets, 20).tolist() == [[20, 3, 4, 0], [20, 5, 0, 0]]
+    fs = FeatureSet.__new__(FeatureSet)
+    fs.right_padding = 4
+    fs.features = [torch.ones(10, 80), torch.ones(7, 80)]
+    fs.tokens = [torch.tensor([1, 2], dtype=torch.int32), torch.tensor([3], dtype=torch.int32)]
+    x, lengths, t, t_len = fs.batch([0, 1])
+    assert x.shape == (2, 14, 80) and lengths.tolist() == [10, 7]  # lengths exclude the R frames
+    assert not x[1, 7:].any() and not x[0, 10:].any()
+    assert t.tolist() == [[1, 2], [3, 0]] and t_len.tolist() == [2, 1]
+
+
+def test_spec_augment_masks_only_inside_lengths_and_is_seeded():
+    x = torch.randn(2, 30, 80)
+    original = x.clone()
+    lengths = torch.tensor([20, 12])
+    a = spec_augment(x, lengths, torch.Generator().manual_seed(1), 2, 10, 2, 4)
+    b = spec_augment(x, lengths, torch.Generator().manual_seed(1), 2, 10, 2, 4)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    changed = a != x
+    assert (a[changed] == 0).all()  # masked to 0 = the mean of normalized features
+    # Time masks stay inside each utterance: a frame is masked across all bins only there.
+    whole_frames = changed.all(-1)
+    assert not whole_frames[0, 20:].any() and not whole_frames[1, 12:].any()
+    assert torch.equal(x, original)  # a new tensor: the input is untouched
+
+
+def test_warmup_cosine_schedule():
+    f = [warmup_cosine(s, 10, 100, 0.1) for s in range(101)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(f[:10], f[1:10]))  # warm-up rises
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))  # then decays
+    assert f[100] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(steps=0), "steps must be an integer >= 1"),
+    (dict(lr=0.0), "lr must be > 0"),
+    (dict(train_seed=1, valid_seed=1), "must differ"),
+    (dict(grad_clip=-1.0), "grad_clip"),
+])
+def test_train_config_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)
+
+
+def test_model_config_must_fit_the_vocabulary():
+    with pytest.raises(ValueError, match="num_symbols"):
+        Trainer(tiny_train_config(), tiny_config(num_symbols=30), progress=False)
+
+
+def test_checkpoint_resume_reproduces_training(tmp_path):
+    """2 steps + save + resume + 2 steps == 4 steps straight, bit for bit (dropout and SpecAugment on)."""
+    config = tiny_train_config(steps=4, spec_augment=True)
+    model_config = tiny_config(transformer_dropout=0.1)
+    straight = Trainer(config, model_config, progress=False)
+    straight.fit()
+
+    first = Trainer(config, model_config, progress=False)
+    first.fit(steps=2)
+    path = str(tmp_path / "ckpt.pt")
+    first.save(path)
+    torch.manual_seed(123)  # disturb the global RNG: resume must restore it
+    resumed = Trainer.resume(path, progress=False)
+    assert resumed.step == 2
+    resumed.fit()
+    assert resumed.step == 4
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.scheduler.get_last_lr() == straight.scheduler.get_last_lr()
+    # fit(steps=2) evaluated at its end too; the final evaluations agree.
+    assert [h["step"] for h in resumed.history] == [2, 4]
+    assert resumed.history[-1]["ter"] == straight.history[-1]["ter"]
+
+
+def test_callback_gets_events_and_no_progress_writes_nothing(capsys):
+    events = []
+    trainer = Trainer(tiny_train_config(steps=3, eval_every=2), tiny_config(), callback=events.append, progress=False)
+    trainer.fit()
+    kinds = [e.kind for e in events]
+    assert kinds == ["step", "step", "eval", "step", "eval", "end"]
+    assert all(isinstance(e, TrainEvent) and e.total_steps == 3 for e in events)
+    assert events[2].ter is not None and events[0].ter is None
+    assert [h["step"] for h in trainer.history] == [2, 3]
+    out = capsys.readouterr()
+    assert out.err == "" and out.out == ""
+
+
+def test_fit_cannot_run_past_the_schedule():
+    trainer = Trainer(tiny_train_config(steps=2), tiny_config(), progress=False)
+    with pytest.raises(ValueError, match="beyond config.steps"):
+        trainer.fit(steps=3)
+
+
+# ----------------------------------------------------------------------------- bad checkpoints
+def test_resume_from_missing_file_names_the_path(tmp_path):
+    path = str(tmp_path / "nowhere" / "ckpt.pt")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        Trainer.resume(path)
+
+
+def test_resume_from_a_file_that_is_not_a_checkpoint(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="junk.pt"):
+        load_checkpoint(str(junk))
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(ValueError, match="not an emformer_edu training checkpoint"):
+        load_checkpoint(str(other))
+
+
+def test_loading_weights_of_another_config_names_keys_and_shapes(tmp_path):
+    small = Trainer(tiny_train_config(), tiny_config(), progress=False)
+    path = str(tmp_path / "ckpt.pt")
+    small.save(path)
+    blob = load_checkpoint(path)
+    other = Trainer(tiny_train_config(), tiny_config(encoding_dim=32, transformer_num_layers=2), progress=False)
+    with pytest.raises(ValueError) as err:
+        load_weights(other.model, blob["model"], source="ckpt.pt", config=blob["model_config"])
+    msg = str(err.value)
+    assert "encoding_dim: ckpt.pt 24 vs model 32" in msg
+    assert "transformer_num_layers" in msg
+    assert "missing from ckpt.pt" in msg and "transformer.emformer_layers.1" in msg
+    assert "shape mismatch" in msg and "(32, 32) vs model" not in msg and "(24," in msg
+
+
+# ----------------------------------------------------------------------------- command line
+def _run(*args, cwd=REPO):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "emformer_edu.train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_help():
+    res = _run("--help")
+    assert res.returncode == 0, res.stderr
+    for flag in ("--steps", "--resume", "--export", "--spec-augment", "--no-progress", "--eval-every"):
+        assert flag in res.stdout
+
+
+def test_cli_trains_two_steps_exports_and_resumes(tmp_path):
+    cfg = tmp_path / "model.json"
+    cfg.write_text(json.dumps(tiny_config()))
+    out, assets = tmp_path / "run", tmp_path / "assets"
+    common = ["--no-progress", "--threads", "1"]
+    res = _run("--steps", "2", "--num-train", "8", "--num-valid", "2", "--batch-size", "4", "--eval-every", "0",
+               "--model-config", str(cfg), "--out", str(out), "--export", str(assets), *common)
+    assert res.returncode == 0, res.stderr
+    assert "held-out greedy TER" in res.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert [h["step"] for h in history] == [2]
+    assert load_checkpoint(str(out / "checkpoint.pt"))["step"] == 2
+    for name in ("toy_emformer_rnnt.pt", "toy_global_stats.json", "toy_config.json"):
+        assert (assets / name).is_file()
+
+    res = _run("--resume", str(out / "checkpoint.pt"), "--steps", "3", "--out", str(out), *common)
+    assert res.returncode == 0, res.stderr
+    assert load_checkpoint(str(out / "checkpoint.pt"))["step"] == 3
+
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        main(["--resume", str(tmp_path / "missing.pt"), "--out", str(out), *common])
+
+
+def test_main_in_process_and_export_loads(tmp_path):
+    """main() returns the trainer; the exported files load with emformer_edu.pretrained.load."""
+    from emformer_edu import pretrained
+
+    cfg = tmp_path / "model.json"
+    cfg.write_text(json.dumps(tiny_config()))
+    trainer = main(["--steps", "1", "--num-train", "4", "--num-valid", "1", "--batch-size", "2", "--eval-every", "0",
+                    "--model-config", str(cfg), "--out", str(tmp_path), "--no-progress"])
+    paths = export_assets(trainer, str(tmp_path / "assets"), name="tiny")
+    bundle = pretrained.load(paths["weights"], paths["stats"], paths["config"])
+    assert not bundle.model.training
+    for (name, a), b in zip(trainer.model.state_dict().items(), bundle.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert torch.equal(bundle.feature_extractor.mean, trainer.extractor.mean)
+
+
+def test_widget_progress_follows_events():
+    pytest.importorskip("ipywidgets")
+    from emformer_edu.train import WidgetProgress
+
+    progress = WidgetProgress(display=False)
+    progress(TrainEvent("step", 10, 40, 1.5, 1e-3, None, 2.0))
+    assert (progress.bar.value, progress.bar.max) == (10, 40)
+    progress(TrainEvent("eval", 20, 40, 0.5, 1e-3, 0.125, 4.0))
+    assert progress.bar.value == 20 and "TER 12.5%" in progress.label.value
