@@ -19,7 +19,7 @@ from .synthetic import Collate, SpeechSynthesizer, SyntheticConfig, SyntheticSpe
 from .loss import alignment_paths, alpha_beta, edge_posteriors, lattice_log_probs, rnnt_loss, rnnt_loss_bruteforce, rnnt_loss_reference
 from .lattice import Lattice, LatticeAlignment, forced_align, lattice_tables, token_frames, utterance_lattice, viterbi
 from . import decoding, evaluation, pretrained
-from .decoding import Hypothesis, RNNTBeamSearch, greedy_decode
+from .decoding import GreedyState, Hypothesis, RNNTBeamSearch, TokenTimestamp, greedy_decode, greedy_infer, greedy_search, token_timestamps
 from .evaluation import (EmissionDelays, TERResult, compare_alignments, decode_streaming, edit_distance, emission_delays,
                          evaluate, forced_alignment_frames, streaming_chunks, token_error_rate)
 from .pretrained import Pretrained

@@ -574,10 +574,13 @@ class RNNTBeamSearch(torch.nn.Module):
         blank_scores = (a_scores + log_probs[:, self.blank]).tolist()
         for h, score in zip(a_hyps, blank_scores):
             old = b_by_tokens.get(h.tokens)
+            timesteps = h.timesteps
             if old is not None:  # same tokens reached twice: add the probabilities
                 b_hyps.remove(old)  # identity comparison (no __eq__)
+                if old.score > score:  # emission frames follow the likelier of the two paths
+                    timesteps = old.timesteps
                 score = float(torch.tensor(old.score).logaddexp(torch.tensor(score, dtype=log_probs.dtype)))
-            new = _Hyp(h.tokens, score, h.timesteps, h.memory)
+            new = _Hyp(h.tokens, score, timesteps, h.memory)
             b_hyps.append(new)
             b_by_tokens[h.tokens] = new
         order = torch.tensor([h.score for h in b_hyps]).sort()[1].tolist()

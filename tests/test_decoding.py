@@ -364,3 +364,21 @@ def test_edu_model_streaming_greedy(model, edu_model, utterance):
                 dec, state = greedy_infer(m, chunk, torch.tensor([CHUNK]), BLANK, state, dec)
         results.append((dec.tokens, dec.timesteps))
     assert results[0] == results[1] and len(results[0][0][0]) > 3
+
+
+def test_merged_hypotheses_keep_the_emission_frames_of_the_likelier_path():
+    """Two paths with the same tokens merge; their timestamps must come from the more probable one."""
+    from emformer_edu.decoding import _Hyp
+
+    searcher = RNNTBeamSearch.__new__(RNNTBeamSearch)
+    searcher.blank = 2
+    memory = torch.zeros(1, 4)
+    early = _Hyp((0, 1), -1.0, (3, 5), memory)   # likelier path, tokens emitted at frames 3 and 5
+    late = _Hyp((0, 1), -4.0, (6, 7), memory)
+    log_probs = torch.log(torch.tensor([[0.2, 0.3, 0.5]]))
+    for first, second in [(early, late), (late, early)]:
+        b_hyps = [first]
+        merged = searcher._end_frame_with_blank([second], log_probs, b_hyps, {first.tokens: first})
+        assert len(merged) == 1 and merged[0].timesteps == (3, 5)
+        expected = torch.tensor(first.score).logaddexp(torch.tensor(second.score) + log_probs[0, 2])
+        assert abs(merged[0].score - float(expected)) < 1e-6

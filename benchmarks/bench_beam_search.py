@@ -1,0 +1,171 @@
+"""Beam search speed: emformer_edu.RNNTBeamSearch vs torchaudio.models.RNNTBeamSearch.
+
+Both decoders run in ONE process on the SAME torchaudio Emformer RNN-T (random
+weights, joiner sharpened so that it emits a realistic mix of blanks and tokens),
+in paired repetitions whose order alternates (A B, B A, ...). We report median
+times and the ratio edu / torchaudio for
+
+* search  : beam search over precomputed encoder output (the decoder alone),
+* forward : transcribe + search (the public full-context API),
+* stream  : infer() chunk after chunk (transcribe_streaming + search),
+
+and check that the hypotheses (tokens and scores) are identical. Target: ratio <= 1.0,
+judged on the median of the per-pair ratios, which is robust when other processes
+load the machine (both members of a pair see roughly the same load); the ratio of
+median times is printed too.
+If emformer_edu's own model is available, the edu decoder is also timed on it (info only).
+
+    python benchmarks/bench_beam_search.py [--reps N]
+"""
+
+import argparse
+import copy
+import os
+import statistics
+import time
+
+import torch
+import torchaudio
+
+from emformer_edu.decoding import RNNTBeamSearch
+
+BEAM_WIDTH = 8
+SECONDS = 4.0
+HOP_S = 0.010
+CFG = dict(
+    input_dim=80,
+    encoding_dim=512,
+    num_symbols=4097,
+    segment_length=16,
+    right_context_length=4,
+    time_reduction_input_dim=128,
+    time_reduction_stride=4,
+    transformer_num_heads=8,
+    transformer_ffn_dim=2048,
+    transformer_num_layers=4,
+    transformer_dropout=0.0,
+    transformer_activation="gelu",
+    transformer_left_context_length=30,
+    transformer_max_memory_size=0,
+    transformer_weight_init_scale_strategy="depthwise",
+    transformer_tanh_on_mem=True,
+    symbol_embedding_dim=512,
+    num_lstm_layers=3,
+    lstm_layer_norm=True,
+    lstm_layer_norm_epsilon=1e-3,
+    lstm_dropout=0.0,
+)
+BLANK = CFG["num_symbols"] - 1
+
+
+def build_model():
+    torch.manual_seed(0)
+    model = torchaudio.models.emformer_rnnt_model(**CFG).eval()
+    with torch.no_grad():  # random joiners are ~uniform; sharpen and favour blank
+        model.joiner.linear.weight.mul_(4.0)
+        model.joiner.linear.bias[BLANK] += 10.0
+    return model
+
+
+def chunks(x):
+    seg, rc = CFG["segment_length"], CFG["right_context_length"]
+    n = (x.shape[1] - rc) // seg
+    return [x[:, i * seg : i * seg + seg + rc] for i in range(n)]
+
+
+def run_stream(decoder, x):
+    state = hyps = None
+    for c in chunks(x):
+        hyps, state = decoder.infer(c, torch.tensor([c.shape[1]]), BEAM_WIDTH, state, hyps)
+    return hyps
+
+
+def same(a, b):
+    return [h[0] for h in a] == [h[0] for h in b] and [float(h[3]) for h in a] == [float(h[3]) for h in b]
+
+
+def paired(name, f_edu, f_ta, reps):
+    """Paired timing, alternating which decoder runs first. Returns
+    (median edu, median ta, ratio of medians, median of per-pair ratios, identical)."""
+    t_edu, t_ta = [], []
+    out = {}
+    for r in range(reps + 1):  # pair 0 is a warm-up
+        order = [("edu", f_edu), ("ta", f_ta)] if r % 2 == 0 else [("ta", f_ta), ("edu", f_edu)]
+        for who, f in order:
+            t0 = time.perf_counter()
+            out[who] = f()
+            dt = time.perf_counter() - t0
+            if r:
+                (t_edu if who == "edu" else t_ta).append(dt)
+    m_edu, m_ta = statistics.median(t_edu), statistics.median(t_ta)
+    pair_ratio = statistics.median(e / t for e, t in zip(t_edu, t_ta))
+    ok = same(out["edu"], out["ta"])
+    print(
+        f"{name:8s} median edu {m_edu * 1e3:7.1f} ms  torchaudio {m_ta * 1e3:7.1f} ms  ratio {m_edu / m_ta:5.3f}"
+        f"  | paired-ratio median {pair_ratio:5.3f}  | min edu {min(t_edu) * 1e3:7.1f} ms"
+        f"  torchaudio {min(t_ta) * 1e3:7.1f} ms  | identical: {ok}"
+    )
+    if m_edu > 1.5 * min(t_edu) or m_ta > 1.5 * min(t_ta):
+        print(f"{'':8s} warning: medians far above minima - other processes loaded the machine; "
+              "trust the paired ratio (or rerun)")
+    return m_edu, m_ta, m_edu / m_ta, pair_ratio, ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=11)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    model = build_model()
+    n_frames = int(round(SECONDS / HOP_S))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, n_frames + CFG["right_context_length"], CFG["input_dim"], generator=g)
+    length = torch.tensor([x.shape[1]])  # as torchaudio's pipeline: includes the right-context padding
+
+    edu = RNNTBeamSearch(model, BLANK)
+    ta = torchaudio.models.RNNTBeamSearch(model, BLANK)
+
+    print(
+        f"beam width {BEAM_WIDTH}, {CFG['transformer_num_layers']}-layer Emformer RNN-T "
+        f"(D={CFG['encoding_dim']}, V={CFG['num_symbols']}, stride {CFG['time_reduction_stride']}, "
+        f"segment {CFG['segment_length']}, rc {CFG['right_context_length']}), "
+        f"{SECONDS:g} s = {n_frames} frames + {CFG['right_context_length']} rc, "
+        f"torch threads {torch.get_num_threads()}, {args.reps} paired reps (median)"
+    )
+    print("load average at start (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
+    with torch.inference_mode():
+        enc_out, _ = model.transcribe(x, length)
+        best = edu.search(enc_out, BEAM_WIDTH)[0]
+        print(f"encoder frames {enc_out.shape[1]}, best hypothesis: {len(best.tokens) - 1} tokens, score {best.score:.3f}")
+        results = [
+            paired("search", lambda: edu.search(enc_out, BEAM_WIDTH), lambda: ta._search(enc_out, None, BEAM_WIDTH), args.reps),
+            paired("forward", lambda: edu(x, length, BEAM_WIDTH), lambda: ta(x, length, BEAM_WIDTH), args.reps),
+            paired("stream", lambda: run_stream(edu, x), lambda: run_stream(ta, x), args.reps),
+        ]
+        try:
+            from emformer_edu import emformer_rnnt_model
+
+            edu_model = emformer_rnnt_model(**CFG).eval()
+            edu_model.load_state_dict(copy.deepcopy(model.state_dict()), strict=True)
+            edu_on_edu = RNNTBeamSearch(edu_model, BLANK)
+            print("info: edu decoder on the emformer_edu model vs torchaudio decoder on torchaudio's model")
+            paired("edu-full", lambda: edu_on_edu(x, length, BEAM_WIDTH), lambda: ta(x, length, BEAM_WIDTH), args.reps)
+        except ImportError:
+            print("info: emformer_edu.emformer_rnnt_model not available; skipped edu-model timing")
+
+    print("load average at end   (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
+    identical = all(r[4] for r in results)
+    met = all(r[3] <= 1.0 for r in results)
+    print(f"hypotheses identical to torchaudio: {'YES' if identical else 'NO'}")
+    print(
+        "target edu/torchaudio <= 1.0 (median paired ratio; search, forward, stream): "
+        f"{'MET' if met else 'NOT MET'} ({', '.join(f'{r[3]:.3f}' for r in results)}); "
+        f"ratio of medians: {', '.join(f'{r[2]:.3f}' for r in results)}"
+    )
+    if not identical:
+        raise SystemExit("hypotheses differ from torchaudio")
+
+
+if __name__ == "__main__":
+    main()
