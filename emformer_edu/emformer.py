@@ -18,7 +18,8 @@ from .masks import training_mask
 from .memory_bank import empty_memory, summarize_segments
 from .segments import segment_spans, split_utterance_and_right_context
 from .validation import (
-    check_choice, check_lengths, check_non_negative, check_positive, ACTIVATIONS, WEIGHT_INIT_SCALE_STRATEGIES,
+    check_choice, check_chunk_length, check_lengths, check_non_negative, check_positive, ACTIVATIONS,
+    WEIGHT_INIT_SCALE_STRATEGIES,
 )
 
 EmformerState = List[LayerState]
@@ -137,13 +138,7 @@ class Emformer(torch.nn.Module):
             ``(output, output_lengths, states)``: output ``(B, segment_length, D)``,
             output_lengths ``lengths - R`` (at least 0), and one :class:`LayerState` per layer.
         """
-        expected = self.segment_length + self.right_context_length
-        if input.dim() == 3 and input.size(1) != expected:
-            raise ValueError(
-                f"A streaming chunk must have segment_length + right_context_length = "
-                f"{self.segment_length} + {self.right_context_length} = {expected} frames in dimension 1, "
-                f"got {input.size(1)} (shape {tuple(input.shape)})."
-            )
+        check_chunk_length(input, self.segment_length, self.right_context_length)
         self._check_input(input, lengths)
         B = input.size(0)
         if states is not None:

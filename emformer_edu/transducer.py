@@ -19,7 +19,7 @@ from .joiner import Joiner
 from .predictor import Predictor
 from .time_reduction import TimeReduction
 from .validation import (
-    ACTIVATIONS, WEIGHT_INIT_SCALE_STRATEGIES, check_choice, check_features, check_lengths,
+    ACTIVATIONS, WEIGHT_INIT_SCALE_STRATEGIES, check_choice, check_chunk_length, check_features, check_lengths,
     check_non_negative, check_optional_dropout, check_positive,
 )
 
@@ -73,13 +73,7 @@ class EmformerEncoder(torch.nn.Module):
         self, input: torch.Tensor, lengths: torch.Tensor, states: Optional[EmformerState]
     ) -> Tuple[torch.Tensor, torch.Tensor, EmformerState]:
         """One chunk ``(B, segment_length + R, F)`` -> ``((B, segment_length / stride, D), (B,), states)``."""
-        expected = self.segment_length + self.right_context_length
-        if input.dim() == 3 and input.size(1) != expected:
-            raise ValueError(
-                f"A streaming chunk must have segment_length + right_context_length = "
-                f"{self.segment_length} + {self.right_context_length} = {expected} input frames, "
-                f"got {input.size(1)} (shape {tuple(input.shape)})."
-            )
+        check_chunk_length(input, self.segment_length, self.right_context_length, unit="input frames")
         self._check(input, lengths, "sources")
         x, lengths = self.time_reduction(self.input_linear(input), lengths)
         x, lengths, states = self.transformer.infer(x, lengths, states)

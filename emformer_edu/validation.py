@@ -63,3 +63,14 @@ def check_features(input: torch.Tensor, input_dim: int, name: str = "input") -> 
 def check_optional_dropout(name: str, value: Optional[float]) -> None:
     if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}.")
+
+
+def check_chunk_length(input: torch.Tensor, segment_length: int, right_context_length: int, unit: str = "frames") -> None:
+    """A streaming chunk must hold one segment plus its look-ahead: ``(B, segment_length + R, ...)``."""
+    expected = segment_length + right_context_length
+    if input.dim() == 3 and input.size(1) != expected:
+        raise ValueError(
+            f"A streaming chunk must have segment_length + right_context_length = "
+            f"{segment_length} + {right_context_length} = {expected} {unit} in dimension 1, "
+            f"got {input.size(1)} (shape {tuple(input.shape)})."
+        )

@@ -58,6 +58,15 @@ def make_pair(name, seed=0, dropout=0.0, **overrides):
     return edu, emformer_edu.torchaudio_twin(edu)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tests use tiny models: one intra-op thread is fastest, and steady on a loaded 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=list(CONFIGS))
 def config_name(request):
     return request.param

@@ -42,7 +42,7 @@ def model():
 
 
 def test_streaming_chunk_of_wrong_length(model):
-    with pytest.raises(ValueError, match=r"segment_length \+ right_context_length = 6 \+ 4 = 10 input frames, got 12"):
+    with pytest.raises(ValueError, match=r"segment_length \+ right_context_length = 6 \+ 4 = 10 input frames in dimension 1, got 12"):
         model.transcribe_streaming(torch.randn(1, 12, 6), torch.tensor([12]), None)
 
 

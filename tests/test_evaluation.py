@@ -14,13 +14,6 @@ from emformer_edu.features import FeatureExtractor
 from emformer_edu.synthetic import Alignment, SyntheticSpeechDataset
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_model(seed=0, dtype=torch.float64, segment_length=8, stride=4):
     """A small untrained streaming model (memory, left and right context) with 80 mel inputs."""

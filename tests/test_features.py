@@ -29,14 +29,6 @@ from emformer_edu.synthetic import SpeechSynthesizer
 ATOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Many tiny tensor ops: on a shared 2-core box extra intra-op threads only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _waveforms():
     """Speech-like audio plus noise with a near-silent stretch (every piecewise-log branch)."""

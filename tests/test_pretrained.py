@@ -15,13 +15,6 @@ PATHS = {k: os.path.join(ASSETS, v.format(name="toy")) for k, v in pretrained.AS
 NUM_HELD_OUT = 100  # ~ 640 tokens: one error moves the TER by ~0.16 points
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def toy():

@@ -16,13 +16,6 @@ from emformer_edu.train import (
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_config(**overrides):
     """toy_model_config shrunk to a model that takes milliseconds per step (memory, left and right context on)."""
