@@ -180,3 +180,46 @@ _CHECKS.update({
     # 04: parameters of one feed-forward block for D=128, ffn_dim=256 (LayerNorm + two Linears)
     "04.ffn_params": lambda: sum(p.numel() for p in EmformerLayer(128, 4, 256, 4).pos_ff.parameters()),
 })
+
+
+def _num_hypotheses(beam_width: int) -> int:
+    """How many hypotheses a real beam search on the toy model returns."""
+    from .pretrained import toy
+
+    model = toy()
+    utt = model.held_out(1)[0]
+    feats = model.features(utt.waveform)
+    with torch.no_grad():
+        return len(model.beam_search()(feats.unsqueeze(0), torch.tensor([feats.size(0)]), beam_width))
+
+
+def _timestamp_seconds(encoder_frame: int, stride: int) -> float:
+    from .decoding import token_timestamps
+
+    return token_timestamps([0], [encoder_frame], stride)[0].seconds
+
+
+_CHECKS.update({
+    # 08: seconds of a token emitted at encoder frame 7, stride 4, 10 ms hop
+    "08.seconds": lambda: _timestamp_seconds(7, 4),
+    # 08: streaming chunk (0-based) that emits a token at encoder frame 9 (segment 16 input frames, stride 4)
+    "08.chunk": lambda: 9 * 4 // 16,
+    # 08: hypotheses returned by RNNTBeamSearch.forward with beam_width=3 (enough candidates)
+    "08.num_hypotheses": lambda: _num_hypotheses(3),
+})
+
+
+def _train_module():
+    from . import train
+
+    return train
+
+
+_CHECKS.update({
+    # 09: learning rate at step 19 (20th step) with lr 2e-3 and 40 warm-up steps
+    "09.warmup_lr": lambda: 2e-3 * _train_module().warmup_cosine(19, 40, 150, 0.02),
+    # 09: predictor input length for a transcript of 9 tokens (blank prepended)
+    "09.predictor_length": lambda: int(_train_module().prepend_blank(torch.zeros(1, 9, dtype=torch.int32), 20).shape[1]),
+    # 09: optimizer steps per epoch with 900 utterances and batch size 24
+    "09.steps_per_epoch": lambda: 900 // 24,
+})

@@ -73,3 +73,10 @@ def chunk_stepper(num_frames: int, segment_length: int, right_context_length: in
                         num_frames=num_frames, segment_length=segment_length,
                         right_context_length=right_context_length, left_context_length=left_context_length,
                         **figure_kwargs)
+
+
+def lattice_explorer(pretrained, num_utterances: int = 20, seed=None, index: int = 0) -> FigureWidget:
+    """A slider over held-out utterances; redraws :func:`emformer_edu.viz.utterance_lattice_figure`
+    (the trained model's posterior occupancy, Viterbi path and the true token spans)."""
+    return FigureWidget(viz.utterance_lattice_figure, {"index": _slider("held-out utterance", index, 0, num_utterances - 1)},
+                        pretrained=pretrained, num_utterances=num_utterances, seed=seed)
