@@ -154,20 +154,21 @@ class Emformer(torch.nn.Module):
         utterance, right_context = x[: self.segment_length], x[self.segment_length:]
         output_lengths = torch.clamp(lengths - self.right_context_length, min=0)
         memory = summarize_segments(utterance, self.segment_length) if self.use_mem else empty_memory(utterance)
+        past = 0 if states is None else int(states[0].past_length[0][0])
+        # Every layer has processed the same frames, so one mask serves them all.
+        mask = self.emformer_layers[0].inference_mask(past, self.right_context_length, input.device)
         rec = inspection.current()
         if rec is not None:
-            past = 0 if states is None else int(states[0].past_length[0][0])
-            rec.begin_call(self._call_record("infer", self.segment_length, None, past, states))
+            rec.begin_call(self._call_record("infer", self.segment_length, mask, past, states))
         output, new_states = utterance, []
         for i, layer in enumerate(self.emformer_layers):
             if rec is not None:
                 rec.set_layer(i)
             output, right_context, state, memory = layer.infer(
-                output, output_lengths, right_context, None if states is None else states[i], memory
+                output, output_lengths, right_context, None if states is None else states[i], memory, mask
             )
             new_states.append(state)
         if rec is not None:
-            rec.calls[-1].mask = rec.calls[-1].layers[0].attention_mask
             rec.end_call(new_states)
         return output.permute(1, 0, 2), output_lengths, new_states
 

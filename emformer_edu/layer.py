@@ -122,11 +122,20 @@ class EmformerLayer(torch.nn.Module):
         past = torch.zeros(1, batch_size, dtype=torch.int32, device=like.device)
         return LayerState(zeros(self.max_memory_size), zeros(self.left_context_length), zeros(self.left_context_length), past)
 
+    def cache_sizes(self, past_length: int) -> Tuple[int, int]:
+        """Filled memory slots and left-context frames after ``past_length`` frames: ``(m, l)``."""
+        return (min(self.max_memory_size, math.ceil(past_length / self.segment_length)),
+                min(self.left_context_length, past_length))
+
+    def inference_mask(self, past_length: int, right_context_length: int, device=None):
+        """The mask of a streaming chunk after ``past_length`` frames (the same for every layer)."""
+        n_mem, n_lc = self.cache_sizes(past_length)
+        return inference_mask(self.segment_length, right_context_length, n_mem, n_lc, self.use_mem,
+                              segment_index=past_length // self.segment_length, device=device)
+
     def _read_state(self, state: LayerState):
         """The filled part of the cache: memory ``(m, B, D)`` and left context ``(l, B, D)``."""
-        past = int(state.past_length[0][0])
-        n_mem = min(self.max_memory_size, math.ceil(past / self.segment_length))
-        n_lc = min(self.left_context_length, past)
+        n_mem, n_lc = self.cache_sizes(int(state.past_length[0][0]))
         return (
             state.memory[self.max_memory_size - n_mem:],
             state.left_context_key[self.left_context_length - n_lc:],
@@ -135,23 +144,23 @@ class EmformerLayer(torch.nn.Module):
 
     def infer(
         self, utterance: torch.Tensor, lengths: torch.Tensor, right_context: torch.Tensor,
-        state: Optional[LayerState], memory: torch.Tensor,
+        state: Optional[LayerState], memory: torch.Tensor, attention_mask=None,
     ) -> Tuple[torch.Tensor, torch.Tensor, LayerState, torch.Tensor]:
         """One streaming chunk: utterance ``(segment_length, B, D)``, right context ``(R, B, D)``.
 
         ``memory`` is this chunk's memory from the layer below; it goes into the cache for
-        the *next* chunk. Returns ``(utterance, right_context, new_state, next_memory)``.
+        the *next* chunk. ``attention_mask``: :meth:`inference_mask` for this chunk, built here
+        if not given (``Emformer.infer`` builds it once for all layers). Returns
+        ``(utterance, right_context, new_state, next_memory)``.
         """
         if state is None:
             state = self.init_state(utterance.size(1), utterance)
         normed_utt, normed_rc = self._pre_norm(utterance, right_context)
         mem, lc_key, lc_val = self._read_state(state)
         summary = self._summary(normed_utt)[:1]
-        past = int(state.past_length[0][0])
-        mask = inference_mask(
-            self.segment_length, right_context.size(0), mem.size(0), lc_key.size(0), self.use_mem,
-            segment_index=past // self.segment_length, device=utterance.device,
-        )
+        mask = attention_mask
+        if mask is None:
+            mask = self.inference_mask(int(state.past_length[0][0]), right_context.size(0), utterance.device)
         out, next_memory, key, value = self.attention.attend(
             normed_utt, lengths, normed_rc, summary, mem, mask, lc_key, lc_val
         )
