@@ -21,13 +21,16 @@ If emformer_edu's own model is available, the edu decoder is also timed on it (i
 import argparse
 import copy
 import os
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 import torchaudio
 
 from emformer_edu.decoding import RNNTBeamSearch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from paired import paired_ratio  # noqa: E402
 
 BEAM_WIDTH = 8
 SECONDS = 4.0
@@ -85,27 +88,17 @@ def same(a, b):
 
 
 def paired(name, f_edu, f_ta, reps):
-    """Paired timing, alternating which decoder runs first. Returns
+    """Paired timing (benchmarks/paired.py, one warm-up pair). Returns
     (median edu, median ta, ratio of medians, median of per-pair ratios, identical)."""
-    t_edu, t_ta = [], []
-    out = {}
-    for r in range(reps + 1):  # pair 0 is a warm-up
-        order = [("edu", f_edu), ("ta", f_ta)] if r % 2 == 0 else [("ta", f_ta), ("edu", f_edu)]
-        for who, f in order:
-            t0 = time.perf_counter()
-            out[who] = f()
-            dt = time.perf_counter() - t0
-            if r:
-                (t_edu if who == "edu" else t_ta).append(dt)
-    m_edu, m_ta = statistics.median(t_edu), statistics.median(t_ta)
-    pair_ratio = statistics.median(e / t for e, t in zip(t_edu, t_ta))
-    ok = same(out["edu"], out["ta"])
+    r = paired_ratio(f_edu, f_ta, reps=reps, warmup=1)
+    m_edu, m_ta, pair_ratio = r["a_s"], r["b_s"], r["ratio"]
+    ok = same(r["a_out"], r["b_out"])
     print(
         f"{name:8s} median edu {m_edu * 1e3:7.1f} ms  torchaudio {m_ta * 1e3:7.1f} ms  ratio {m_edu / m_ta:5.3f}"
-        f"  | paired-ratio median {pair_ratio:5.3f}  | min edu {min(t_edu) * 1e3:7.1f} ms"
-        f"  torchaudio {min(t_ta) * 1e3:7.1f} ms  | identical: {ok}"
+        f"  | paired-ratio median {pair_ratio:5.3f}  | min edu {r['a_min'] * 1e3:7.1f} ms"
+        f"  torchaudio {r['b_min'] * 1e3:7.1f} ms  | identical: {ok}"
     )
-    if m_edu > 1.5 * min(t_edu) or m_ta > 1.5 * min(t_ta):
+    if m_edu > 1.5 * r["a_min"] or m_ta > 1.5 * r["b_min"]:
         print(f"{'':8s} warning: medians far above minima - other processes loaded the machine; "
               "trust the paired ratio (or rerun)")
     return m_edu, m_ta, m_edu / m_ta, pair_ratio, ok

@@ -7,6 +7,8 @@ import pytest
 import torch
 import torchaudio
 
+import emformer_edu
+
 from emformer_edu.decoding import (
     Hypothesis,
     RNNTBeamSearch,
@@ -301,22 +303,11 @@ def test_greedy_errors(model, utterance):
 
 
 # --------------------------------------------------------------------------- #
-# The project's own model (skipped until emformer_edu.emformer_rnnt_model exists)
+# The project's own model, holding torchaudio's weights
 # --------------------------------------------------------------------------- #
-def _edu_model_factory():
-    try:
-        from emformer_edu import emformer_rnnt_model
-    except ImportError:
-        try:
-            from emformer_edu.transducer import emformer_rnnt_model
-        except ImportError:
-            pytest.skip("emformer_edu.emformer_rnnt_model not available yet")
-    return emformer_rnnt_model
-
-
 @pytest.fixture(scope="module")
 def edu_model(model):
-    edu = _edu_model_factory()(**CFG).eval()
+    edu = emformer_edu.emformer_rnnt_model(**CFG).eval()
     edu.load_state_dict(model.state_dict(), strict=True)
     return edu
 

@@ -159,8 +159,6 @@ def test_forced_align_gives_monotone_frames_inside_the_utterance(stride, right_c
 def test_forced_align_on_emformer_edu_model_matches_its_torchaudio_twin():
     import emformer_edu
 
-    if not hasattr(emformer_edu, "torchaudio_twin"):
-        pytest.skip("emformer_edu.torchaudio_twin not available")
     torch.manual_seed(1)
     kw = dict(
         input_dim=6, encoding_dim=12, num_symbols=9, segment_length=4, right_context_length=2,
