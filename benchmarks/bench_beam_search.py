@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torchaudio
 
-from emformer_edu.decoding import RNNTBeamSearch
+from emformer_edu.rnnt.beam_search import RNNTBeamSearch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from paired import paired_ratio  # noqa: E402

@@ -38,7 +38,7 @@ import torchaudio.functional as taF
 sys.path.insert(0, str(Path(__file__).parent))
 from paired import paired_ratio, report  # noqa: E402
 
-from emformer_edu.loss import rnnt_loss  # noqa: E402
+from emformer_edu.rnnt.loss import rnnt_loss  # noqa: E402
 
 
 def make_inputs(B, T, U, V, device, seed=0):

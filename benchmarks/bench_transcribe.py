@@ -19,7 +19,7 @@ def main() -> int:
     torch.manual_seed(0)
     edu = emformer_edu.emformer_rnnt_base(num_symbols=4097).eval()
     ta = emformer_edu.torchaudio_twin(edu)
-    seg, R = edu.config["segment_length"], edu.config["right_context_length"]
+    seg, R = edu.config.segment_length, edu.config.right_context_length
 
     x = torch.randn(1, 400 + R, 80)  # 4 s of 10 ms frames plus right context
     lengths = torch.tensor([400 + R])

@@ -1,35 +1,40 @@
 """emformer_edu: torchaudio's Emformer RNN-T, rebuilt one readable component at a time.
 
+The sub-packages follow the course (each one imports only those before it):
+
+* ``config``: one validated :class:`EmformerRNNTConfig` with presets;
+* ``encoder``: segments, masks, memory bank, attention, layer, Emformer;
+* ``transducer``: time reduction, predictor, joiner, the RNN-T and its factories, streaming input;
+* ``rnnt``: the alignment lattice, the loss, greedy and beam search;
+* ``data``: features and corpora with true alignments (beside the model: neither imports the other);
+* ``train``: trainer, checkpoints, command line, metrics, shipped models;
+* ``teaching``: recorder, figures, widgets, exercises (the model never imports it).
+
 Shape notation used in every docstring: B batch, T frames, U target length, V vocabulary,
 D model dim, R right context, M memory slots, S summary vectors.
 """
-from .attention import EmformerAttention, match_torchaudio_softmax
-from .emformer import Emformer, EmformerState, describe_state, to_torchaudio_state
-from .inspection import record
-from .layer import EmformerLayer, LayerState
-from .masks import AttentionMask, inference_mask, key_padding_mask, training_mask
-from .transducer import RNNT, emformer_rnnt_base, emformer_rnnt_model
-from .compat import from_torchaudio, torchaudio_twin
-from . import exercises, viz
+from .config import EmformerRNNTConfig
+from .encoder import (
+    AttentionMask, Emformer, EmformerAttention, EmformerLayer, EmformerState, LayerState, describe_state,
+    inference_mask, key_padding_mask, match_torchaudio_softmax, to_torchaudio_state, training_mask,
+)
+from .transducer import RNNT, emformer_rnnt_base, emformer_rnnt_model, from_torchaudio, streaming_chunks, torchaudio_twin
+from .rnnt import (
+    GreedyState, Hypothesis, Lattice, LatticeAlignment, RNNTBeamSearch, TokenTimestamp, alignment_paths, alpha_beta,
+    decode_streaming, edge_posteriors, forced_align, greedy_decode, greedy_infer, greedy_search, lattice_log_probs,
+    lattice_tables, rnnt_loss, rnnt_loss_bruteforce, rnnt_loss_reference, token_frames, token_timestamps,
+    utterance_lattice, viterbi,
+)
+from .data import (
+    Collate, FeatureExtractor, GlobalStats, SpeechSynthesizer, StreamingFeatureExtractor, SyntheticConfig,
+    SyntheticSpeechDataset, Vocabulary, collate, compute_global_stats,
+)
+from .data import features, synthetic
+from .train import (
+    EmissionDelays, Pretrained, TERResult, compare_alignments, edit_distance, emission_delays, evaluate, pretrained,
+    token_error_rate,
+)
+from .teaching import exercises, record, viz
+from .runtime import single_thread
 
 __version__ = "0.1.0"
-from . import features, synthetic
-from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, compute_global_stats
-from .synthetic import Collate, SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset, Vocabulary, collate
-from .loss import alignment_paths, alpha_beta, edge_posteriors, lattice_log_probs, rnnt_loss, rnnt_loss_bruteforce, rnnt_loss_reference
-from .lattice import Lattice, LatticeAlignment, forced_align, lattice_tables, token_frames, utterance_lattice, viterbi
-from . import decoding, evaluation, pretrained
-from .decoding import GreedyState, Hypothesis, RNNTBeamSearch, TokenTimestamp, greedy_decode, greedy_infer, greedy_search, token_timestamps
-from .evaluation import (EmissionDelays, TERResult, compare_alignments, decode_streaming, edit_distance, emission_delays,
-                         evaluate, forced_alignment_frames, streaming_chunks, token_error_rate)
-from .pretrained import Pretrained
-
-
-def __getattr__(name):
-    # The trainer is loaded on first use, so `python -m emformer_edu.train` does not import itself twice.
-    if name in ("train", "Trainer", "TrainConfig", "toy_model_config", "WidgetProgress"):
-        import importlib
-
-        module = importlib.import_module(".train", __name__)
-        return module if name == "train" else getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

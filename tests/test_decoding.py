@@ -9,7 +9,7 @@ import torchaudio
 
 import emformer_edu
 
-from emformer_edu.decoding import (
+from emformer_edu import (
     Hypothesis,
     RNNTBeamSearch,
     greedy_decode,
@@ -340,7 +340,7 @@ def test_edu_model_streaming_greedy(model, edu_model, utterance):
 
 def test_merged_hypotheses_keep_the_emission_frames_of_the_likelier_path():
     """Two paths with the same tokens merge; their timestamps must come from the more probable one."""
-    from emformer_edu.decoding import _Hyp
+    from emformer_edu.rnnt.beam_search import _Hyp
 
     searcher = RNNTBeamSearch.__new__(RNNTBeamSearch)
     searcher.blank = 2

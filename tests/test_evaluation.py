@@ -5,13 +5,14 @@ import pytest
 import torch
 
 import emformer_edu
-from emformer_edu.decoding import greedy_decode
-from emformer_edu.evaluation import (
-    EmissionDelays, decode, decode_streaming, edit_distance, emission_delays, evaluate, streaming_chunks,
-    token_error_rate,
-)
-from emformer_edu.features import FeatureExtractor
-from emformer_edu.synthetic import Alignment, SyntheticSpeechDataset
+from emformer_edu.rnnt.greedy import greedy_decode
+from emformer_edu.rnnt.recognize import decode, decode_streaming
+from emformer_edu.train.latency import EmissionDelays, emission_delays
+from emformer_edu.train.metrics import edit_distance, evaluate, token_error_rate
+from emformer_edu.transducer.streaming import streaming_chunks
+from emformer_edu.data.features import FeatureExtractor
+from emformer_edu.data.corpus import Alignment
+from emformer_edu.data.synthetic import SyntheticSpeechDataset
 
 
 
@@ -79,8 +80,22 @@ def test_streaming_chunks_cover_the_utterance(T):
 def test_streaming_chunks_errors():
     with pytest.raises(ValueError, match="no real frames"):
         streaming_chunks(torch.zeros(4, 80), 16, 4)
-    with pytest.raises(ValueError, match="one utterance"):
-        streaming_chunks(torch.zeros(2, 30, 80), 16, 4)
+    with pytest.raises(ValueError, match=r"shape \(T \+ R, F\) or \(B, T \+ R, F\)"):
+        streaming_chunks(torch.zeros(1, 2, 30, 80), 16, 4)
+    with pytest.raises(ValueError, match=r"lengths must be \(B,\)"):
+        streaming_chunks(torch.zeros(2, 30, 80), 16, 4, lengths=torch.tensor([27, 5]))
+
+
+def test_streaming_chunks_of_a_batch_cover_every_frame_of_each_utterance():
+    """Batch chunks: each utterance's frames appear in order, its tail included; lengths stop at its end."""
+    x = torch.arange(2 * 41 * 1, dtype=torch.float32).view(2, 41, 1)  # T = 37 real frames + R = 4
+    chunks = streaming_chunks(x, 16, 4, lengths=torch.tensor([37, 20]))
+    assert len(chunks) == 3  # ceil(37 / 16): the 5-frame tail gets its own chunk
+    assert [c.tolist() for _, c in chunks] == [[20, 20], [20, 8], [9, 0]]
+    for i, (chunk, _) in enumerate(chunks):
+        assert chunk.shape == (2, 20, 1)
+        real = min(20, 41 - 16 * i)
+        assert torch.equal(chunk[:, :real], x[:, 16 * i: 16 * i + real])
 
 
 # ----------------------------------------------------------------------------- decoding

@@ -13,7 +13,7 @@ from torchaudio.pipelines.rnnt_pipeline import (
     _piecewise_linear_log,
 )
 
-from emformer_edu.features import (
+from emformer_edu.data.features import (
     GAIN,
     N_MELS,
     RIGHT_PADDING,
@@ -24,7 +24,7 @@ from emformer_edu.features import (
     num_frames,
     piecewise_linear_log,
 )
-from emformer_edu.synthetic import SpeechSynthesizer
+from emformer_edu.data.synthetic import SpeechSynthesizer
 
 ATOL = 1e-5
 

@@ -2,7 +2,7 @@
 import torch
 
 import emformer_edu
-from emformer_edu.inspection import attention_mass, memory_provenance, trace_shapes
+from emformer_edu.teaching.recorder import attention_mass, memory_provenance, trace_shapes
 
 
 def _streamed(M=2, L=3, chunks=5):

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torchaudio
 
-from emformer_edu.lattice import (
+from emformer_edu.rnnt.lattice import (
     LatticeAlignment,
     forced_align,
     lattice_tables,
@@ -11,7 +11,7 @@ from emformer_edu.lattice import (
     utterance_lattice,
     viterbi,
 )
-from emformer_edu.loss import alignment_paths, rnnt_loss
+from emformer_edu.rnnt.loss import alignment_paths, rnnt_loss
 
 SHAPES = [(1, 0), (1, 3), (5, 0), (3, 2), (7, 4), (4, 6), (12, 5)]  # (T, U), incl. T=1, U=0, U>T
 

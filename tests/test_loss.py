@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchaudio.functional as taF
 
-from emformer_edu.loss import (
+from emformer_edu.rnnt.loss import (
     alignment_paths,
     lattice_log_probs,
     rnnt_loss,

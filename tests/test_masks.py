@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchaudio
 
-from emformer_edu.masks import inference_mask, key_padding_mask, training_mask
+from emformer_edu.encoder.masks import inference_mask, key_padding_mask, training_mask
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_training_and_inference_masks_show_each_query_the_same_keys(seg, R, L, M
 
 
 def test_latency_arithmetic_for_the_base_model():
-    from emformer_edu.segments import latency_ms
+    from emformer_edu.transducer.streaming import latency_ms
 
     lat = latency_ms(16, 4, time_reduction_stride=4, left_context_length=30)
     assert lat == {"segment": 160.0, "look_ahead": 40.0, "worst": 190.0, "best": 40.0, "average": 115.0,

@@ -8,9 +8,10 @@ import torch
 
 import emformer_edu
 from emformer_edu import pretrained
-from emformer_edu.evaluation import compare_alignments, edit_distance, token_error_rate
+from emformer_edu.train.latency import compare_alignments
+from emformer_edu.train.metrics import edit_distance, token_error_rate
 
-ASSETS = os.path.join(os.path.dirname(emformer_edu.__file__), "assets")
+ASSETS = os.path.join(os.path.dirname(emformer_edu.__file__), "train", "assets")
 PATHS = {k: os.path.join(ASSETS, v.format(name="toy")) for k, v in pretrained.ASSET_FILES.items()}
 NUM_HELD_OUT = 100  # ~ 640 tokens: one error moves the TER by ~0.16 points
 

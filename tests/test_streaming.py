@@ -31,8 +31,8 @@ def test_transcribe_streaming_equals_transcribe(name):
     """The same at the RNN-T level, through time reduction and the output projection, batch of 2."""
     torch.manual_seed(1)
     model = emformer_edu.emformer_rnnt_model(**factory_kwargs(name)).double().eval()
-    seg, R, N = model.config["segment_length"], model.config["right_context_length"], 5
-    x = torch.randn(2, N * seg + R, model.config["input_dim"], dtype=torch.float64)
+    seg, R, N = model.config.segment_length, model.config.right_context_length, 5
+    x = torch.randn(2, N * seg + R, model.config.input_dim, dtype=torch.float64)
     full, _ = model.transcribe(x, torch.tensor([N * seg + R] * 2))
     state, outs = None, []
     for i in range(N):

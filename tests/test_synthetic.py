@@ -3,15 +3,9 @@ import pytest
 import torch
 import torchaudio
 
-from emformer_edu.features import HOP_LENGTH, N_MELS, RIGHT_PADDING, FeatureExtractor, num_frames
-from emformer_edu.synthetic import (
-    Collate,
-    SpeechSynthesizer,
-    SyntheticConfig,
-    SyntheticSpeechDataset,
-    Vocabulary,
-    collate,
-)
+from emformer_edu.data.features import HOP_LENGTH, N_MELS, RIGHT_PADDING, FeatureExtractor, num_frames
+from emformer_edu.data.corpus import Collate, Vocabulary, collate
+from emformer_edu.data.synthetic import SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset
 
 SR = 16000
 

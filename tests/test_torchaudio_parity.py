@@ -52,8 +52,8 @@ def test_base_state_dict_matches():
 def _sources(edu, B, num_segments, seed=0):
     cfg = edu.config
     torch.manual_seed(seed)
-    T = num_segments * cfg["segment_length"] + cfg["right_context_length"]
-    return torch.randn(B, T, cfg["input_dim"], dtype=torch.float64)
+    T = num_segments * cfg.segment_length + cfg.right_context_length
+    return torch.randn(B, T, cfg.input_dim, dtype=torch.float64)
 
 
 def test_transcribe_batch_unequal_lengths(config_name):
@@ -70,7 +70,7 @@ def test_transcribe_batch_unequal_lengths(config_name):
 def test_transcribe_streaming_chained_chunks(config_name):
     edu, ta = make_pair(config_name)
     cfg = edu.config
-    seg, R = cfg["segment_length"], cfg["right_context_length"]
+    seg, R = cfg.segment_length, cfg.right_context_length
     x = _sources(edu, 2, 5)
     state_e = state_t = None
     for i in range(5):
@@ -88,7 +88,7 @@ def test_transcribe_streaming_chained_chunks(config_name):
 def test_predict_with_state_carried_over(config_name):
     edu, ta = make_pair(config_name)
     torch.manual_seed(0)
-    tokens = torch.randint(0, edu.config["num_symbols"], (2, 7))
+    tokens = torch.randint(0, edu.config.num_symbols, (2, 7))
     lengths = torch.tensor([7, 5])
     s_e = s_t = None
     for part in (tokens[:, :3], tokens[:, 3:]):
@@ -103,7 +103,7 @@ def test_predict_with_state_carried_over(config_name):
 def test_join(config_name):
     edu, ta = make_pair(config_name)
     torch.manual_seed(0)
-    D = edu.config["encoding_dim"]
+    D = edu.config.encoding_dim
     src, tgt = torch.randn(2, 5, D, dtype=torch.float64), torch.randn(2, 4, D, dtype=torch.float64)
     sl, tl = torch.tensor([5, 3]), torch.tensor([4, 2])
     for a, b in zip(edu.join(src, sl, tgt, tl), ta.join(src, sl, tgt, tl)):
@@ -114,7 +114,7 @@ def _forward_inputs(edu):
     x = _sources(edu, 2, 3, seed=4)
     T = x.size(1)
     torch.manual_seed(5)
-    targets = torch.randint(0, edu.config["num_symbols"] - 1, (2, 4))
+    targets = torch.randint(0, edu.config.num_symbols - 1, (2, 4))
     return x, torch.tensor([T, T - 3]), targets, torch.tensor([4, 2])
 
 

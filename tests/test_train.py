@@ -1,4 +1,5 @@
 """Training loop: loss goes down, checkpoints resume exactly, the command line works, bad input is named."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -7,10 +8,11 @@ import sys
 import pytest
 import torch
 
-from emformer_edu.pretrained import load_weights
-from emformer_edu.train import (
+from emformer_edu import EmformerRNNTConfig
+from emformer_edu.train.pretrained import load_weights
+from emformer_edu.train.trainer import (
     FeatureSet, TrainConfig, TrainEvent, Trainer, export_assets, load_checkpoint, main, prepend_blank,
-    spec_augment, toy_model_config, warmup_cosine,
+    spec_augment, warmup_cosine,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,13 +20,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(**overrides):
-    """toy_model_config shrunk to a model that takes milliseconds per step (memory, left and right context on)."""
-    cfg = toy_model_config(21)
-    cfg.update(encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
-               transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
-               transformer_max_memory_size=2, symbol_embedding_dim=16)
-    cfg.update(overrides)
-    return cfg
+    """The toy config shrunk to a model that takes milliseconds per step (memory, left and right context on)."""
+    cfg = EmformerRNNTConfig.toy(21).replace(
+        encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
+        transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
+        transformer_max_memory_size=2, symbol_embedding_dim=16)
+    return cfg.replace(**overrides)
 
 
 def tiny_train_config(**overrides):
@@ -193,7 +194,7 @@ def test_cli_help():
 
 def test_cli_trains_two_steps_exports_and_resumes(tmp_path):
     cfg = tmp_path / "model.json"
-    cfg.write_text(json.dumps(tiny_config()))
+    cfg.write_text(json.dumps(dataclasses.asdict(tiny_config())))
     out, assets = tmp_path / "run", tmp_path / "assets"
     common = ["--no-progress", "--threads", "1"]
     res = _run("--steps", "2", "--num-train", "8", "--num-valid", "2", "--batch-size", "4", "--eval-every", "0",
@@ -219,7 +220,7 @@ def test_main_in_process_and_export_loads(tmp_path):
     from emformer_edu import pretrained
 
     cfg = tmp_path / "model.json"
-    cfg.write_text(json.dumps(tiny_config()))
+    cfg.write_text(json.dumps(dataclasses.asdict(tiny_config())))
     trainer = main(["--steps", "1", "--num-train", "4", "--num-valid", "1", "--batch-size", "2", "--eval-every", "0",
                     "--model-config", str(cfg), "--out", str(tmp_path), "--no-progress"])
     paths = export_assets(trainer, str(tmp_path / "assets"), name="tiny")
@@ -232,7 +233,7 @@ def test_main_in_process_and_export_loads(tmp_path):
 
 def test_widget_progress_follows_events():
     pytest.importorskip("ipywidgets")
-    from emformer_edu.train import WidgetProgress
+    from emformer_edu.teaching.widgets import WidgetProgress
 
     progress = WidgetProgress(display=False)
     progress(TrainEvent("step", 10, 40, 1.5, 1e-3, None, 2.0))

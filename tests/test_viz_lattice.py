@@ -11,10 +11,12 @@ import torch
 from matplotlib.patches import Rectangle
 
 import emformer_edu
-from emformer_edu import exercises, pretrained, viz, widgets
-from emformer_edu.lattice import forced_align, lattice_tables, utterance_lattice, viterbi
-from emformer_edu.loss import rnnt_loss
-from emformer_edu.time_reduction import TimeReduction
+from emformer_edu import exercises, pretrained, viz
+from emformer_edu.teaching import widgets
+from emformer_edu.rnnt.lattice import forced_align, lattice_tables, path_log_probs, utterance_lattice, viterbi
+from emformer_edu.teaching.recorder import predictor_trace
+from emformer_edu.rnnt.loss import rnnt_loss
+from emformer_edu.transducer.time_reduction import TimeReduction
 
 SMALL = dict(
     input_dim=16, encoding_dim=32, num_symbols=6, segment_length=8, right_context_length=4,
@@ -67,7 +69,7 @@ def test_predictor_trace_records_real_steps_and_removes_hooks():
     tokens = torch.tensor([[5, 0, 2, 1, 3], [5, 1, 1, 4, 0]])
     with torch.no_grad():
         expected, _, expected_state = model.predictor(tokens, torch.tensor([5, 5]), None)
-    trace, (out, _, state) = viz.predictor_trace(model.predictor, tokens, batch=1)
+    trace, (out, _, state) = predictor_trace(model.predictor, tokens, batch=1)
     torch.testing.assert_close(out, expected, rtol=0, atol=0)
     assert len(trace) == 2
     for layer, (h, c) in zip(trace, state):
@@ -102,7 +104,7 @@ def test_joint_figure_panels_come_from_the_lattice():
 @pytest.mark.parametrize("T,U", [(1, 0), (4, 2), (3, 3)])
 def test_path_log_probs_sum_to_minus_the_loss(T, U):
     logits, tokens = _tiny_lattice(T, U)
-    paths = viz.path_log_probs(*utterance_lattice(logits, tokens))
+    paths = path_log_probs(*utterance_lattice(logits, tokens))
     assert len(paths) == math.comb(T - 1 + U, U)
     loss = rnnt_loss(logits[None], tokens[None], torch.tensor([T]), torch.tensor([U]), reduction="sum")
     assert -math.log(sum(math.exp(lp) for _, lp in paths)) == pytest.approx(float(loss), abs=1e-10)
@@ -143,8 +145,8 @@ def test_plot_lattice_draws_path_spans_and_table():
 
 
 def test_encoder_spans_cover_the_true_span():
-    al = emformer_edu.synthetic.Alignment(torch.tensor([160 * 3, 160 * 8]), torch.tensor([160 * 8, 160 * 13]))
-    assert viz.encoder_spans(al, 4) == [(0, 2), (2, 4)]  # frames [3, 8) -> encoder [0, 2); [8, 13) -> [2, 4)
+    al = emformer_edu.data.corpus.Alignment(torch.tensor([160 * 3, 160 * 8]), torch.tensor([160 * 8, 160 * 13]))
+    assert al.encoder_spans(4) == [(0, 2), (2, 4)]  # frames [3, 8) -> encoder [0, 2); [8, 13) -> [2, 4)
 
 
 def test_utterance_lattice_figure_matches_forced_align(toy):

@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-import emformer_edu.pretrained as pretrained
+from emformer_edu import pretrained
 from emformer_edu import viz
-from emformer_edu.decoding import greedy_decode
-from emformer_edu.evaluation import emission_delays
-from emformer_edu.lattice import forced_align, lattice_tables
+from emformer_edu.rnnt.greedy import greedy_decode
+from emformer_edu.train.latency import emission_delays
+from emformer_edu.rnnt.lattice import forced_align, lattice_tables
 
 
 def test_emission_figure_places_markers_from_emission_delays():

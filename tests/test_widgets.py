@@ -5,7 +5,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from emformer_edu import viz, widgets
+from emformer_edu import viz
+from emformer_edu.teaching import widgets
 
 
 def _image(widget):

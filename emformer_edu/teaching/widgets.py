@@ -1,0 +1,107 @@
+"""Interactive widgets for the notebooks.
+
+Every widget is a :class:`FigureWidget`: a row of controls and an output area that shows
+``callback(**control values)``, where the callback is a plain library function returning a
+matplotlib figure (``emformer_edu.viz``). Tests drive widgets by setting control values and
+inspecting ``widget.figure`` and ``widget.values``; notebooks also show the default figure
+statically, so the page reads well without a running kernel.
+"""
+from typing import Callable, Dict
+
+import ipywidgets
+import matplotlib.pyplot as plt
+from IPython.display import clear_output, display
+from IPython.display import display as show
+
+from ..encoder.segments import num_segments
+from ..train.trainer import TrainEvent
+from . import viz
+
+
+class FigureWidget:
+    """Controls plus an output that redraws ``callback(**values)`` whenever a control changes."""
+
+    def __init__(self, callback: Callable[..., "plt.Figure"], controls: Dict[str, ipywidgets.Widget], **fixed):
+        self.callback, self.controls, self.fixed = callback, controls, fixed
+        self.output = ipywidgets.Output()
+        self.figure = None
+        for control in controls.values():
+            control.observe(self._redraw, names="value")
+        self.box = ipywidgets.VBox([ipywidgets.HBox(list(controls.values())), self.output])
+        self._redraw()
+
+    @property
+    def values(self) -> dict:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def _redraw(self, change=None) -> None:
+        figure = self.callback(**self.fixed, **self.values)
+        with self.output:
+            clear_output(wait=True)
+            display(figure)
+        plt.close(figure)  # shown through the Output widget only, not again at cell end
+        self.figure = figure
+
+    def _ipython_display_(self):
+        display(self.box)
+
+
+def _slider(description: str, value: int, lo: int, hi: int) -> ipywidgets.IntSlider:
+    return ipywidgets.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=False,
+                                style={"description_width": "initial"})
+
+
+def mask_explorer(utterance_length: int = 12, segment_length: int = 4, right_context_length: int = 2,
+                  left_context_length: int = 4, max_memory_size: int = 2) -> FigureWidget:
+    """Sliders for every mask argument; redraws :func:`emformer_edu.viz.mask_figure`."""
+    return FigureWidget(viz.mask_figure, {
+        "utterance_length": _slider("utterance T", utterance_length, 1, 32),
+        "segment_length": _slider("segment", segment_length, 1, 12),
+        "right_context_length": _slider("right context R", right_context_length, 0, 6),
+        "left_context_length": _slider("left context L", left_context_length, 0, 16),
+        "max_memory_size": _slider("memory M", max_memory_size, 0, 6),
+    })
+
+
+def chunk_stepper(num_frames: int, segment_length: int, right_context_length: int, left_context_length: int,
+                  **figure_kwargs) -> FigureWidget:
+    """A slider over chunks of an utterance; redraws :func:`emformer_edu.viz.chunk_figure`.
+
+    ``figure_kwargs`` (``log_mel``, ``token_spans``, ``token_names``) are passed through unchanged.
+    """
+    last = num_segments(num_frames - right_context_length, segment_length) - 1
+    return FigureWidget(viz.chunk_figure, {"chunk_index": _slider("chunk", 0, 0, last)},
+                        num_frames=num_frames, segment_length=segment_length,
+                        right_context_length=right_context_length, left_context_length=left_context_length,
+                        **figure_kwargs)
+
+
+def lattice_explorer(pretrained, num_utterances: int = 20, seed=None, index: int = 0) -> FigureWidget:
+    """A slider over held-out utterances; redraws :func:`emformer_edu.viz.utterance_lattice_figure`
+    (the trained model's posterior occupancy, Viterbi path and the true token spans)."""
+    return FigureWidget(viz.utterance_lattice_figure, {"index": _slider("held-out utterance", index, 0, num_utterances - 1)},
+                        pretrained=pretrained, num_utterances=num_utterances, seed=seed)
+
+
+class WidgetProgress:
+    """A progress callback that draws an ``ipywidgets`` bar and a text line instead of stderr output.
+
+    Notebooks should not print ``tqdm`` bars (they end up in stderr and in saved outputs)::
+
+        progress = WidgetProgress()          # displays the widget
+        Trainer(config, callback=progress, progress=False).fit()
+    """
+
+    def __init__(self, display: bool = True):
+        self.bar = ipywidgets.IntProgress(min=0, max=1, description="train")
+        self.label = ipywidgets.Label()
+        self.widget = ipywidgets.HBox([self.bar, self.label])
+        if display:
+            show(self.widget)
+
+    def __call__(self, event: TrainEvent) -> None:
+        self.bar.max = event.total_steps
+        self.bar.value = event.step
+        ter = "" if event.ter is None else f", held-out TER {100 * event.ter:.1f}%"
+        if event.kind != "step" or event.step % 10 == 0:
+            self.label.value = f"step {event.step}/{event.total_steps}, loss {event.loss:.3f}{ter}, {event.elapsed_s:.0f} s"

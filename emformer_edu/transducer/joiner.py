@@ -1,0 +1,26 @@
+"""The RNN-T joint network: combine every encoder frame with every predictor step.
+
+``(B, T, D)`` and ``(B, U, D)`` broadcast-add to ``(B, T, U, D)``, then activation and a
+Linear to ``(B, T, U, V)`` logits. Parameter names match torchaudio's ``_Joiner``.
+"""
+from typing import Tuple
+
+import torch
+
+from ..checks import check_choice
+
+
+class Joiner(torch.nn.Module):
+    def __init__(self, input_dim: int, output_dim: int, activation: str = "relu") -> None:
+        super().__init__()
+        check_choice("activation", activation, ("relu", "tanh"))
+        self.linear = torch.nn.Linear(input_dim, output_dim, bias=True)
+        self.activation = torch.nn.ReLU() if activation == "relu" else torch.nn.Tanh()
+
+    def forward(
+        self, source_encodings: torch.Tensor, source_lengths: torch.Tensor,
+        target_encodings: torch.Tensor, target_lengths: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, T, D)``, ``(B,)``, ``(B, U, D)``, ``(B,)`` -> ``(logits (B, T, U, V), source_lengths, target_lengths)``."""
+        joint = source_encodings.unsqueeze(2).contiguous() + target_encodings.unsqueeze(1).contiguous()
+        return self.linear(self.activation(joint)), source_lengths, target_lengths
