@@ -1,4 +1,4 @@
-"""Beam search speed: emformer_edu.RNNTBeamSearch vs torchaudio.models.RNNTBeamSearch.
+"""Beam search speed: emformer_edu.RNNTBeamSearch (the fast one) vs torchaudio.models.RNNTBeamSearch.
 
 Both decoders run in ONE process on the SAME torchaudio Emformer RNN-T (random
 weights, joiner sharpened so that it emits a realistic mix of blanks and tokens),
@@ -9,11 +9,15 @@ times and the ratio edu / torchaudio for
 * forward : transcribe + search (the public full-context API),
 * stream  : infer() chunk after chunk (transcribe_streaming + search),
 
-and check that the hypotheses (tokens and scores) are identical. Target: ratio <= 1.0,
+and check that the hypotheses (tokens and scores) are identical. Target: ratio <= 0.8,
 judged on the median of the per-pair ratios, which is robust when other processes
 load the machine (both members of a pair see roughly the same load); the ratio of
 median times is printed too.
-If emformer_edu's own model is available, the edu decoder is also timed on it (info only).
+
+For information only: the readable RNNTBeamSearchReference on ``search``, the fast decoder
+on emformer_edu's own model, and the floor: the share of torchaudio's search time spent inside
+``model.join`` and ``model.predict``. Results must equal torchaudio's bit for bit, so a decoder
+makes exactly torchaudio's model calls, and no decoder can have a ratio below that share.
 
     python benchmarks/bench_beam_search.py [--reps N]
 """
@@ -22,16 +26,20 @@ import argparse
 import copy
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 import torchaudio
 
-from emformer_edu.rnnt.beam_search import RNNTBeamSearch
+from emformer_edu import emformer_rnnt_model
+from emformer_edu.rnnt.beam_search import RNNTBeamSearchReference
+from emformer_edu.rnnt.beam_search_fast import RNNTBeamSearch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from paired import paired_ratio  # noqa: E402
 
+TARGET = 0.8
 BEAM_WIDTH = 8
 SECONDS = 4.0
 HOP_S = 0.010
@@ -87,6 +95,32 @@ def same(a, b):
     return [h[0] for h in a] == [h[0] for h in b] and [float(h[3]) for h in a] == [float(h[3]) for h in b]
 
 
+def model_share(model, search, reps=3):
+    """Fastest of ``reps`` runs of ``search()``: (total seconds, seconds inside model.join/predict)."""
+    inside = [0.0]
+
+    def timed(method):
+        def call(*args):
+            start = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                inside[0] += time.perf_counter() - start
+        return call
+
+    model.join, model.predict = timed(model.join), timed(model.predict)  # instance attributes shadow the methods
+    try:
+        runs = []
+        for _ in range(reps):
+            inside[0] = 0.0
+            start = time.perf_counter()
+            search()
+            runs.append((time.perf_counter() - start, inside[0]))
+    finally:
+        del model.join, model.predict
+    return min(runs)
+
+
 def paired(name, f_edu, f_ta, reps):
     """Paired timing (benchmarks/paired.py, one warm-up pair). Returns
     (median edu, median ta, ratio of medians, median of per-pair ratios, identical)."""
@@ -136,23 +170,30 @@ def main():
             paired("forward", lambda: edu(x, length, BEAM_WIDTH), lambda: ta(x, length, BEAM_WIDTH), args.reps),
             paired("stream", lambda: run_stream(edu, x), lambda: run_stream(ta, x), args.reps),
         ]
-        try:
-            from emformer_edu import emformer_rnnt_model
-
-            edu_model = emformer_rnnt_model(**CFG).eval()
-            edu_model.load_state_dict(copy.deepcopy(model.state_dict()), strict=True)
-            edu_on_edu = RNNTBeamSearch(edu_model, BLANK)
-            print("info: edu decoder on the emformer_edu model vs torchaudio decoder on torchaudio's model")
-            paired("edu-full", lambda: edu_on_edu(x, length, BEAM_WIDTH), lambda: ta(x, length, BEAM_WIDTH), args.reps)
-        except ImportError:
-            print("info: emformer_edu.emformer_rnnt_model not available; skipped edu-model timing")
+        readable = RNNTBeamSearchReference(model, BLANK)
+        print("info: the readable RNNTBeamSearchReference in the edu column")
+        paired("readable", lambda: readable.search(enc_out, BEAM_WIDTH), lambda: ta._search(enc_out, None, BEAM_WIDTH),
+               args.reps)
+        edu_model = emformer_rnnt_model(**CFG).eval()
+        edu_model.load_state_dict(copy.deepcopy(model.state_dict()), strict=True)
+        edu_on_edu = RNNTBeamSearch(edu_model, BLANK)
+        print("info: edu decoder on the emformer_edu model vs torchaudio decoder on torchaudio's model")
+        paired("edu-full", lambda: edu_on_edu(x, length, BEAM_WIDTH), lambda: ta(x, length, BEAM_WIDTH), args.reps)
+        ta_total, ta_model = model_share(model, lambda: ta._search(enc_out, None, BEAM_WIDTH))
+        edu_total, edu_model_s = model_share(model, lambda: edu.search(enc_out, BEAM_WIDTH))
+        print(
+            f"info: inside model.join/predict: torchaudio {ta_model * 1e3:.1f} of {ta_total * 1e3:.1f} ms, "
+            f"edu {edu_model_s * 1e3:.1f} of {edu_total * 1e3:.1f} ms; decoder bookkeeping: torchaudio "
+            f"{(ta_total - ta_model) * 1e3:.1f} ms, edu {(edu_total - edu_model_s) * 1e3:.1f} ms. Floor for the search "
+            f"ratio (same model calls, zero bookkeeping): {ta_model / ta_total:.3f}"
+        )
 
     print("load average at end   (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
     identical = all(r[4] for r in results)
-    met = all(r[3] <= 1.0 for r in results)
+    met = all(r[3] <= TARGET for r in results)
     print(f"hypotheses identical to torchaudio: {'YES' if identical else 'NO'}")
     print(
-        "target edu/torchaudio <= 1.0 (median paired ratio; search, forward, stream): "
+        f"target edu/torchaudio <= {TARGET} (median paired ratio; search, forward, stream): "
         f"{'MET' if met else 'NOT MET'} ({', '.join(f'{r[3]:.3f}' for r in results)}); "
         f"ratio of medians: {', '.join(f'{r[2]:.3f}' for r in results)}"
     )

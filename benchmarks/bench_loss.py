@@ -1,4 +1,4 @@
-"""RNN-T loss, forward + backward: emformer_edu.loss.rnnt_loss vs torchaudio.functional.rnnt_loss.
+"""RNN-T loss, forward + backward: emformer_edu.rnnt.loss_fast.rnnt_loss vs torchaudio.functional.rnnt_loss.
 
 Run:  .venv/bin/python benchmarks/bench_loss.py [--reps N] [--device cpu|cuda]
 
@@ -38,7 +38,7 @@ import torchaudio.functional as taF
 sys.path.insert(0, str(Path(__file__).parent))
 from paired import paired_ratio, report  # noqa: E402
 
-from emformer_edu.rnnt.loss import rnnt_loss  # noqa: E402
+from emformer_edu.rnnt.loss_fast import rnnt_loss  # noqa: E402
 
 
 def make_inputs(B, T, U, V, device, seed=0):

@@ -1,8 +1,11 @@
 """Shared test configurations: small Emformer RNN-T models that together cover every factory option."""
+import dataclasses
+
 import pytest
 import torch
 
 import emformer_edu
+from emformer_edu import EmformerRNNTConfig
 
 # Together: memory on/off, left context 0/positive, right context 0/positive, stride 1/2/4,
 # every activation, every init strategy, tanh on/off, LSTM layer norm on/off.
@@ -30,17 +33,17 @@ CONFIGS = {
 }
 
 
+# Small widths (odd ones, so no two dimensions coincide) on top of the tiny preset.
+SMALL = EmformerRNNTConfig.tiny(num_symbols=9).replace(
+    input_dim=6, encoding_dim=12, time_reduction_input_dim=4, transformer_ffn_dim=10, transformer_num_layers=3,
+    symbol_embedding_dim=7,
+)
+
+
 def factory_kwargs(name, dropout=0.0, **overrides):
     """Full ``emformer_rnnt_model`` keyword arguments for the named config (small dims)."""
-    kw = dict(
-        input_dim=6, encoding_dim=12, num_symbols=9, time_reduction_input_dim=4,
-        transformer_num_heads=2, transformer_ffn_dim=10, transformer_num_layers=3,
-        transformer_dropout=dropout, symbol_embedding_dim=7, num_lstm_layers=2,
-        lstm_layer_norm_epsilon=1e-3, lstm_dropout=dropout,
-    )
-    kw.update(CONFIGS[name])
-    kw.update(overrides)
-    return kw
+    return {**dataclasses.asdict(SMALL), **CONFIGS[name], "transformer_dropout": dropout, "lstm_dropout": dropout,
+            **overrides}
 
 
 def make_pair(name, seed=0, dropout=0.0, **overrides):

@@ -1,4 +1,5 @@
-"""Tests for emformer_edu.decoding: greedy search, beam search (vs torchaudio), timestamps."""
+"""Tests for emformer_edu.rnnt decoding: greedy search, beam search (readable == fast == torchaudio),
+timestamps, and the refusal of non-finite input."""
 
 import copy
 import math
@@ -17,6 +18,10 @@ from emformer_edu import (
     greedy_search,
     token_timestamps,
 )
+from emformer_edu.rnnt import RNNTBeamSearchReference, decode, decode_streaming
+from emformer_edu.rnnt.beam_search_fast import _Hyp
+
+SEARCHES = [RNNTBeamSearchReference, RNNTBeamSearch]  # readable, fast
 
 CFG = dict(
     input_dim=8,
@@ -128,9 +133,10 @@ def test_options_match_torchaudio(model, utterance):
         _assert_same(RNNTBeamSearch(model, BLANK, **kwargs)(x, length, 4), theirs)
 
 
-def test_continues_from_torchaudio_hypotheses(model, utterance):
+@pytest.mark.parametrize("cls", SEARCHES)
+def test_continues_from_torchaudio_hypotheses(model, utterance, cls):
     """torchaudio's 4-tuples can seed our infer (backward compatible)."""
-    ta_search, search = torchaudio.models.RNNTBeamSearch(model, BLANK), RNNTBeamSearch(model, BLANK)
+    ta_search, search = torchaudio.models.RNNTBeamSearch(model, BLANK), cls(model, BLANK)
     first, second = _chunks(utterance[0])[:2]
     length = torch.tensor([CHUNK])
     with torch.no_grad():
@@ -157,8 +163,9 @@ def test_infer_reuse_path_equals_repacking(model, utterance):
     assert reused[0].num_frames == repacked[0].num_frames == 2 * CFG["segment_length"] // CFG["time_reduction_stride"]
 
 
-def test_hypothesis_layout(model, utterance):
-    hyp = RNNTBeamSearch(model, BLANK)(*utterance, 3)[0]
+@pytest.mark.parametrize("cls", SEARCHES)
+def test_hypothesis_layout(model, utterance, cls):
+    hyp = cls(model, BLANK)(*utterance, 3)[0]
     assert isinstance(hyp, Hypothesis) and isinstance(hyp, tuple)
     tokens, pred_out, state, score = hyp[:4]
     assert tokens is hyp.tokens and score == hyp.score
@@ -171,20 +178,117 @@ def test_hypothesis_layout(model, utterance):
     assert hyp.num_frames == T_IN // CFG["time_reduction_stride"]
 
 
-def test_blank_not_last_equals_relabelled_model(model, utterance):
-    """blank=0 on a model whose outputs are rotated by one (old j -> (j+1) % V) must
-    give torchaudio's blank=V-1 result with relabelled tokens."""
+@pytest.fixture(scope="module")
+def rotated_model(model):
+    """``model`` with its outputs rotated by one (old j -> (j+1) % V): blank is output 0."""
     rotated = _make_ta_model()
     perm = torch.tensor([(j - 1) % V for j in range(V)])  # new index n holds old row perm[n]
     with torch.no_grad():
         rotated.joiner.linear.weight.copy_(model.joiner.linear.weight[perm])
         rotated.joiner.linear.bias.copy_(model.joiner.linear.bias[perm])
         rotated.predictor.embedding.weight.copy_(model.predictor.embedding.weight[perm])
+    return rotated
+
+
+@pytest.mark.parametrize("cls", SEARCHES)
+def test_blank_not_last_equals_relabelled_model(model, rotated_model, utterance, cls):
+    """blank=0 on a model whose outputs are rotated by one (old j -> (j+1) % V) must
+    give torchaudio's blank=V-1 result with relabelled tokens."""
+    with torch.no_grad():
         theirs = torchaudio.models.RNNTBeamSearch(model, BLANK)(*utterance, 4)
-    ours = RNNTBeamSearch(rotated, 0)(*utterance, 4)
+    ours = cls(rotated_model, 0)(*utterance, 4)
     assert [h.tokens for h in ours] == [[(t + 1) % V for t in h[0]] for h in theirs]
     for h, r in zip(ours, theirs):
         assert h.score == pytest.approx(r[3], rel=1e-5)
+
+
+# --------------------------------------------------------------------------- #
+# Readable == fast == torchaudio
+# --------------------------------------------------------------------------- #
+OPTIONS = {
+    "default": {},
+    "temperature": dict(temperature=1.7),
+    "step_max_tokens=1": dict(step_max_tokens=1),
+    "hypo_sort_key": dict(hypo_sort_key=lambda h: h[3]),  # rank by raw score; h[3] so torchaudio can use it
+}
+
+
+def _assert_readable_equals_fast(readable, fast):
+    _assert_same(readable, fast)
+    assert [h.timesteps for h in readable] == [h.timesteps for h in fast]
+    assert [h.num_frames for h in readable] == [h.num_frames for h in fast]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("beam_width", range(1, 9))
+def test_readable_equals_fast_equals_torchaudio(model, utterance, beam_width, options):
+    x, length = utterance
+    kwargs = OPTIONS[options]
+    with torch.no_grad():
+        theirs = torchaudio.models.RNNTBeamSearch(model, BLANK, **kwargs)(x, length, beam_width)
+    readable = RNNTBeamSearchReference(model, BLANK, **kwargs)(x, length, beam_width)
+    fast = RNNTBeamSearch(model, BLANK, **kwargs)(x, length, beam_width)
+    _assert_same(readable, theirs)
+    _assert_same(fast, theirs)
+    _assert_readable_equals_fast(readable, fast)
+    assert len(readable[0].tokens) > (3 if options == "default" else 1)  # the test model really emits tokens
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("beam_width", range(1, 9))
+def test_streaming_readable_equals_fast_equals_torchaudio(model, utterance, beam_width, options):
+    """Chunk by chunk, each search carrying its own transcriber state and hypotheses."""
+    kwargs = OPTIONS[options]
+    searches = [torchaudio.models.RNNTBeamSearch(model, BLANK, **kwargs),
+                RNNTBeamSearchReference(model, BLANK, **kwargs), RNNTBeamSearch(model, BLANK, **kwargs)]
+    states, hyps = [None] * 3, [None] * 3
+    with torch.no_grad():
+        for chunk in _chunks(utterance[0]):
+            for i, search in enumerate(searches):
+                hyps[i], states[i] = search.infer(chunk, torch.tensor([CHUNK]), beam_width, states[i], hyps[i])
+            theirs, readable, fast = hyps
+            _assert_same(readable, theirs)
+            _assert_same(fast, theirs)
+            _assert_readable_equals_fast(readable, fast)
+    assert readable[0].num_frames == T_IN // CFG["time_reduction_stride"]
+
+
+def test_options_change_the_search(model, utterance):
+    """The option cases above are not the default case again: each option changes the result."""
+    default = RNNTBeamSearch(model, BLANK)(*utterance, 4)
+    for name, kwargs in OPTIONS.items():
+        if name != "default":
+            assert [h.score for h in RNNTBeamSearch(model, BLANK, **kwargs)(*utterance, 4)] != [h.score for h in default]
+
+
+def test_parity_cases_merge_hypotheses(model, utterance):
+    """The search merges equal token sequences along the way, so the parity tests cover merging."""
+    merges = []
+
+    class Counting(RNNTBeamSearchReference):
+        def _add_blank(self, a, log_probs, b):
+            before = len(b)
+            b = super()._add_blank(a, log_probs, b)
+            merges.append(before + len(a) - len(b))
+            return b
+
+    Counting(model, BLANK)(*utterance, 4)
+    assert sum(merges) > 0
+
+
+@pytest.mark.parametrize("beam_width", range(1, 9))
+def test_readable_equals_fast_when_blank_is_not_last(rotated_model, utterance, beam_width):
+    """torchaudio cannot run blank=0; the readable and fast searches must still agree, full and streaming."""
+    readable = RNNTBeamSearchReference(rotated_model, 0)(*utterance, beam_width)
+    _assert_readable_equals_fast(readable, RNNTBeamSearch(rotated_model, 0)(*utterance, beam_width))
+    assert len(readable[0].tokens) > 3 and readable[0].tokens[0] == 0
+    searches = [RNNTBeamSearchReference(rotated_model, 0), RNNTBeamSearch(rotated_model, 0)]
+    states, hyps = [None] * 2, [None] * 2
+    with torch.no_grad():
+        for chunk in _chunks(utterance[0]):
+            for i, search in enumerate(searches):
+                hyps[i], states[i] = search.infer(chunk, torch.tensor([CHUNK]), beam_width, states[i], hyps[i])
+            _assert_readable_equals_fast(*hyps)
 
 
 # --------------------------------------------------------------------------- #
@@ -268,9 +372,10 @@ def test_token_timestamps_of_hypothesis(model, utterance):
 # --------------------------------------------------------------------------- #
 # Errors
 # --------------------------------------------------------------------------- #
-def test_beam_search_errors(model, utterance):
+@pytest.mark.parametrize("cls", SEARCHES)
+def test_beam_search_errors(model, utterance, cls):
     x, length = utterance
-    search = RNNTBeamSearch(model, BLANK)
+    search = cls(model, BLANK)
     for bad in [0, -1, 1.5]:
         with pytest.raises(ValueError, match="beam_width"):
             search(x, length, bad)
@@ -281,11 +386,13 @@ def test_beam_search_errors(model, utterance):
     with pytest.raises(ValueError, match="length"):
         search(x, torch.tensor([T_IN, T_IN]), 2)
     with pytest.raises(ValueError, match="blank"):
-        RNNTBeamSearch(model, V)(x, length, 2)
+        cls(model, V)(x, length, 2)
     with pytest.raises(ValueError, match="blank"):
-        RNNTBeamSearch(model, -1)
+        cls(model, -1)
     with pytest.raises(ValueError, match="temperature"):
-        RNNTBeamSearch(model, BLANK, temperature=0.0)
+        cls(model, BLANK, temperature=0.0)
+    with pytest.raises(ValueError, match="enc_out"):
+        search.search(torch.zeros(2, 3, CFG["encoding_dim"]), 2)
     with pytest.raises(ValueError, match="hypothesis"):
         search.infer(_chunks(x)[0], torch.tensor([CHUNK]), 2, None, [])
 
@@ -338,19 +445,124 @@ def test_edu_model_streaming_greedy(model, edu_model, utterance):
     assert results[0] == results[1] and len(results[0][0][0]) > 3
 
 
-def test_merged_hypotheses_keep_the_emission_frames_of_the_likelier_path():
+@pytest.mark.parametrize("cls", SEARCHES)
+def test_merged_hypotheses_keep_the_emission_frames_of_the_likelier_path(cls):
     """Two paths with the same tokens merge; their timestamps must come from the more probable one."""
-    from emformer_edu.rnnt.beam_search import _Hyp
+    searcher = cls(None, blank=2)
 
-    searcher = RNNTBeamSearch.__new__(RNNTBeamSearch)
-    searcher.blank = 2
-    memory = torch.zeros(1, 4)
-    early = _Hyp((0, 1), -1.0, (3, 5), memory)   # likelier path, tokens emitted at frames 3 and 5
-    late = _Hyp((0, 1), -4.0, (6, 7), memory)
+    def hyp(score, timesteps):  # the hypothesis type each class stores
+        if cls is RNNTBeamSearch:
+            return _Hyp((0, 1), score, timesteps, torch.zeros(4))
+        return Hypothesis([0, 1], torch.zeros(1, 4), [], score, list(timesteps))
+
+    early = hyp(-1.0, (3, 5))  # likelier path, tokens emitted at frames 3 and 5
+    late = hyp(-4.0, (6, 7))
     log_probs = torch.log(torch.tensor([[0.2, 0.3, 0.5]]))
     for first, second in [(early, late), (late, early)]:
-        b_hyps = [first]
-        merged = searcher._end_frame_with_blank([second], log_probs, b_hyps, {first.tokens: first})
-        assert len(merged) == 1 and merged[0].timesteps == (3, 5)
+        merged = list(searcher._add_blank([second], log_probs, {(0, 1): first}).values())
+        assert len(merged) == 1 and tuple(merged[0].timesteps) == (3, 5)
         expected = torch.tensor(first.score).logaddexp(torch.tensor(second.score) + log_probs[0, 2])
         assert abs(merged[0].score - float(expected)) < 1e-6
+
+
+# --------------------------------------------------------------------------- #
+# Non-finite input is refused, with where it was found
+# --------------------------------------------------------------------------- #
+def _nan_message(name, kind, index):
+    return rf"{name} holds 1 non-finite value\(s\) \(first: {kind} at index \({index}\)"
+
+
+def _decoders(m, x, length):
+    """Every decoder entry point on features ``x`` (1, T + R, F): name -> (call, name of x in its message)."""
+    chunk, chunk_length = x[:, :CHUNK], torch.tensor([CHUNK])
+    calls = {
+        "greedy_decode": lambda: greedy_decode(m, x, length, BLANK),
+        "greedy_infer": lambda: greedy_infer(m, chunk, chunk_length, BLANK),
+        "decode greedy": lambda: decode(m, x, length, BLANK),
+        "decode beam": lambda: decode(m, x, length, BLANK, beam_width=3),
+        "decode streaming": lambda: decode(m, x, length, BLANK, streaming=True),
+        "decode_streaming greedy": lambda: decode_streaming(m, x[0], BLANK),  # one utterance, (T + R, F)
+        "decode_streaming beam": lambda: decode_streaming(m, x[0], BLANK, beam_width=3),
+    }
+    for cls in SEARCHES:
+        calls[f"{cls.__name__}.forward"] = lambda cls=cls: cls(m, BLANK)(x, length, 3)
+        calls[f"{cls.__name__}.infer"] = lambda cls=cls: cls(m, BLANK).infer(chunk, chunk_length, 3)
+    return {name: (call, "features" if name.startswith("decode") else "input") for name, call in calls.items()}
+
+
+DECODERS = [
+    "greedy_decode", "greedy_infer", "decode greedy", "decode beam", "decode streaming", "decode_streaming greedy",
+    "decode_streaming beam", "RNNTBeamSearchReference.forward", "RNNTBeamSearchReference.infer",
+    "RNNTBeamSearch.forward", "RNNTBeamSearch.infer",
+]
+
+
+@pytest.mark.parametrize("which", ["torchaudio model", "edu model"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_non_finite_features_are_refused(model, edu_model, utterance, decoder, value, which):
+    """torchaudio's model encodes NaN without complaint: our decoders must refuse it themselves."""
+    m = model if which == "torchaudio model" else edu_model
+    x = utterance[0].clone()
+    x[0, 5, 3] = value
+    call, name = _decoders(m, x, utterance[1])[decoder]
+    index = "5, 3" if decoder.startswith("decode_streaming") else "0, 5, 3"
+    with pytest.raises(ValueError, match=_nan_message(name, "NaN" if value != value else "inf", index)):
+        call()
+
+
+def test_non_finite_features_in_a_later_chunk_are_refused(edu_model, utterance):
+    """Streaming decoding checks the whole utterance before the first chunk is encoded."""
+    x = utterance[0][0].clone()
+    x[33, 1] = float("nan")
+    for beam_width in (None, 3):
+        with pytest.raises(ValueError, match=_nan_message("features", "NaN", "33, 1")):
+            decode_streaming(edu_model, x, BLANK, beam_width)
+
+
+@pytest.mark.parametrize("which", ["torchaudio model", "edu model"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_encoder_output_is_refused(model, edu_model, utterance, value, which):
+    """Encoder output handed to the searches directly: one NaN or inf is named, for every search."""
+    m = model if which == "torchaudio model" else edu_model
+    with torch.no_grad():
+        enc, enc_len = m.transcribe(*utterance)
+    enc = enc.clone()
+    enc[0, 7, 3] = value
+    message = _nan_message("enc_out", "NaN" if value != value else "inf", "0, 7, 3")
+    with pytest.raises(ValueError, match=message):
+        greedy_search(m, enc, enc_len, BLANK)
+    for cls in SEARCHES:
+        with pytest.raises(ValueError, match=message):
+            cls(m, BLANK).search(enc, 3)
+        with torch.no_grad():  # also when continuing a stream from earlier hypotheses
+            hyps = cls(m, BLANK).search(enc[:, :4], 3)
+        with pytest.raises(ValueError, match=message.replace("7", "3")):
+            cls(m, BLANK).search(enc[:, 4:], 3, hyps)
+
+
+def test_torchaudio_encoder_output_of_nan_features_is_refused(model, utterance):
+    """torchaudio's transcribe_streaming passes a NaN on into its output; the searches catch it there."""
+    chunk = _chunks(utterance[0])[1].clone()
+    chunk[0, 2, 5] = float("nan")
+    with torch.no_grad():
+        enc, enc_len, _ = model.transcribe_streaming(chunk, torch.tensor([CHUNK]), None)
+    assert not torch.isfinite(enc).all()  # torchaudio did not refuse it
+    with pytest.raises(ValueError, match="enc_out holds .* non-finite"):
+        greedy_search(model, enc, enc_len, BLANK)
+    for cls in SEARCHES:
+        with pytest.raises(ValueError, match="enc_out holds .* non-finite"):
+            cls(model, BLANK).search(enc, 3)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_logits_are_refused(utterance, value):
+    """A model with a NaN (or inf) weight: greedy would emit that token every time, beam search garbage."""
+    broken = _make_ta_model()
+    with torch.no_grad():
+        broken.joiner.linear.bias[3] = value
+    with pytest.raises(ValueError, match="joiner logits holds"):
+        greedy_decode(broken, *utterance, BLANK)
+    for cls in SEARCHES:
+        with pytest.raises(ValueError, match="joiner log-probabilities holds"):
+            cls(broken, BLANK)(*utterance, 3)

@@ -1,4 +1,5 @@
 """Evaluation helpers: edit distance / TER, streaming chunks, streaming decoding, emission delays."""
+import dataclasses
 import math
 
 import pytest
@@ -131,6 +132,37 @@ def test_evaluate_checks_right_padding_and_restores_mode():
     assert result.ter == result.errors / result.ref_tokens
     assert len(result.hyps) == len(result.timesteps) == 3
     assert "TERResult(ter=" in repr(result)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("batch_size", [64, 2])
+def test_evaluate_names_a_non_finite_utterance_instead_of_a_wild_ter(bad, batch_size):
+    """One corrupt utterance must not turn into a TER of thousands of percent: a ValueError names it."""
+    model = tiny_model(dtype=torch.float32)
+    data = SyntheticSpeechDataset(3, seed=3)
+    utts = [data[i] for i in range(3)]
+    waveform = utts[2].waveform.clone()
+    waveform[100] = bad
+    utts[2] = dataclasses.replace(utts[2], waveform=waveform)
+    with pytest.raises(ValueError, match="utterance 2 waveform") as err:
+        evaluate(model, utts, FeatureExtractor(right_padding=4), blank=20, batch_size=batch_size)
+    assert ("NaN" if math.isnan(bad) else "inf") in str(err.value)
+
+
+def test_evaluate_gives_the_utterance_index_when_the_extractor_refuses_one():
+    """Audio far outside [-1, 1] overflows the spectrogram; the extractor counts per batch, evaluate adds the offset."""
+    model = tiny_model(dtype=torch.float32)
+    data = SyntheticSpeechDataset(3, seed=3)
+    utts = [data[i] for i in range(3)]
+    utts[2] = dataclasses.replace(utts[2], waveform=utts[2].waveform * 1e30)
+    with pytest.raises(ValueError, match=r"utterances 2 to 2 \(item k is utterance 2 \+ k\)"):
+        evaluate(model, utts, FeatureExtractor(right_padding=4), blank=20, batch_size=2)
+
+
+def test_evaluate_refuses_references_without_tokens():
+    model = tiny_model(dtype=torch.float32)
+    with pytest.raises(ValueError, match="no tokens"):
+        evaluate(model, [], FeatureExtractor(right_padding=4), blank=20)
 
 
 # ----------------------------------------------------------------------------- delays

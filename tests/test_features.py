@@ -315,3 +315,139 @@ def test_streaming_after_flush_needs_reset(waveforms):
         streamer(waveforms[0][:100])
     streamer.reset()
     assert streamer(waveforms[0][:1000]).size(0) > 0
+
+
+# ---------------------------------------------------------------------------- non-finite input
+def _with_bad_sample(num_samples, index, value):
+    w = 0.1 * torch.randn(num_samples, generator=torch.Generator().manual_seed(index))
+    w[index] = value
+    return w
+
+
+@pytest.mark.parametrize("value, kind", [(math.nan, "NaN"), (math.inf, r"\+inf"), (-math.inf, "-inf")])
+def test_forward_refuses_non_finite_audio_and_names_the_sample(value, kind):
+    w = _with_bad_sample(16000, 4321, value)
+    with pytest.raises(ValueError, match=rf"waveform must hold only finite samples.*{kind} at sample 4321 \(0.2701 s"):
+        FeatureExtractor()(w)
+
+
+def test_forward_refuses_non_finite_audio_with_channel_dimension():
+    # The index is the sample index, not an index into the (1, N) tensor.
+    with pytest.raises(ValueError, match="NaN at sample 999 "):
+        FeatureExtractor()(_with_bad_sample(4000, 999, math.nan).unsqueeze(0))
+
+
+def test_features_refuses_non_finite_audio():
+    with pytest.raises(ValueError, match="waveform must hold only finite.*NaN at sample 10 "):
+        FeatureExtractor().features(_with_bad_sample(4000, 10, math.nan))
+
+
+def test_log_mel_refuses_non_finite_audio_and_counts_them():
+    w = _with_bad_sample(4000, 3000, math.inf)
+    w[3500] = math.nan
+    with pytest.raises(ValueError, match=r"got 2 NaN/inf of 4000: the first is \+inf at sample 3000 "):
+        FeatureExtractor().log_mel(w)
+
+
+def test_batch_refuses_non_finite_audio_and_names_the_utterance(waveforms):
+    bad = _with_bad_sample(5000, 77, math.nan)
+    with pytest.raises(ValueError, match=r"waveforms\[2\] must hold only finite samples.*NaN at sample 77 "):
+        FeatureExtractor().batch([waveforms[0], waveforms[1], bad])
+
+
+def test_batch_names_a_too_short_utterance(waveforms):
+    with pytest.raises(ValueError, match=r"waveforms\[1\] too short"):
+        FeatureExtractor().batch([waveforms[0], torch.zeros(100)])
+
+
+def test_compute_global_stats_refuses_non_finite_waveform_and_names_the_item(waveforms):
+    with pytest.raises(ValueError, match=r"corpus item 1 must hold only finite samples.*-inf at sample 12 "):
+        compute_global_stats([waveforms[0], _with_bad_sample(3000, 12, -math.inf)])
+
+
+def test_compute_global_stats_refuses_non_finite_features_and_names_the_item():
+    feats = torch.zeros(10, N_MELS)
+    feats[3, 7] = math.nan
+    with pytest.raises(ValueError, match=r"corpus item 0 \(log-mel features.*NaN at index \(3, 7\)"):
+        compute_global_stats([feats, torch.ones(10, N_MELS)])
+
+
+def test_fit_refuses_non_finite_audio_and_keeps_its_stats(waveforms):
+    fe = FeatureExtractor()
+    with pytest.raises(ValueError, match="corpus item 0 must hold only finite"):
+        fe.fit([_with_bad_sample(3000, 5, math.nan)])
+    assert torch.equal(fe.mean, torch.zeros(N_MELS)) and torch.equal(fe.invstddev, torch.ones(N_MELS))
+
+
+@pytest.mark.parametrize("value, kind", [(math.nan, "NaN"), (math.inf, r"\+inf")])
+def test_streaming_refuses_non_finite_chunk_and_names_both_positions(waveforms, stats, value, kind):
+    fe = FeatureExtractor(stats)
+    w = waveforms[0]
+    streamer = fe.streaming()
+    first = streamer(w[:5000])
+    bad = w[5000:6000].clone()
+    bad[7] = value
+    with pytest.raises(ValueError, match=rf"chunk must hold only finite.*{kind} at sample 7 of the chunk "
+                                         rf"\(sample 5007 of the stream, 0.3129 s"):
+        streamer(bad)
+    # The refused chunk left the stream untouched: feeding the clean audio continues it exactly.
+    assert streamer.num_samples == 5000
+    got = torch.cat([first, streamer(w[5000:]), streamer.flush()])
+    assert torch.allclose(got, fe(w)[0], atol=ATOL, rtol=0)
+
+
+def test_streaming_refuses_non_finite_first_chunk():
+    with pytest.raises(ValueError, match="NaN at sample 3 of the chunk \\(sample 3 of the stream"):
+        StreamingFeatureExtractor()(_with_bad_sample(100, 3, math.nan))
+
+
+def test_rejects_finite_audio_whose_mel_power_overflows():
+    with pytest.raises(ValueError, match=r"waveform must be audio in \[-1, 1\], got peak \|x\| = 1e\+30.*overflows"):
+        FeatureExtractor()(torch.full((4000,), 1e30))
+    with pytest.raises(ValueError, match=r"waveforms\[0\] must be audio in \[-1, 1\].*overflows"):
+        FeatureExtractor().batch([torch.full((4000,), 1e30)])
+
+
+def test_rejects_float64_audio_that_overflows_float32():
+    w = torch.zeros(4000, dtype=torch.float64)
+    w[100] = 1e300
+    with pytest.raises(ValueError, match=r"peak \|x\| = 1e\+300 \(torch.float64\), which overflows.*float32"):
+        FeatureExtractor()(w)
+
+
+# ---------------------------------------------------------------------------- bad statistics
+@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf])
+def test_global_stats_refuse_bad_invstddev(value):
+    inv = torch.ones(N_MELS)
+    inv[5] = value
+    with pytest.raises(ValueError, match=rf"invstddev must be a finite number in \(0, inf\).*got {value} at bin 5"):
+        GlobalStats(torch.zeros(N_MELS), inv)
+
+
+@pytest.mark.parametrize("value", [math.nan, -math.inf])
+def test_global_stats_refuse_non_finite_mean(value):
+    mean = torch.zeros(N_MELS)
+    mean[9] = value
+    with pytest.raises(ValueError, match=rf"mean must be a finite number.*got {value} at bin 9"):
+        GlobalStats(mean, torch.ones(N_MELS))
+
+
+def test_global_stats_refuse_invstddev_that_overflows_float32():
+    with pytest.raises(ValueError, match="invstddev .* got inf at bin 0"):
+        GlobalStats(torch.zeros(N_MELS, dtype=torch.float64), torch.full((N_MELS,), 1e300, dtype=torch.float64))
+
+
+def test_global_stats_load_names_the_file(tmp_path):
+    bad = tmp_path / "zero_std.json"
+    bad.write_text(json.dumps({"mean": [0.0] * N_MELS, "invstddev": [1.0] * (N_MELS - 1) + [0.0]}))
+    with pytest.raises(ValueError, match=r"zero_std\.json: invstddev .* got 0.0 at bin 79"):
+        GlobalStats.load(bad)
+    with pytest.raises(ValueError, match=r"zero_std\.json: invstddev"):
+        FeatureExtractor(str(bad))
+
+
+def test_set_global_stats_refuses_wrong_size():
+    fe = FeatureExtractor()
+    with pytest.raises(ValueError, match="80 values"):
+        fe.set_global_stats(GlobalStats([0.0], [1.0]))  # copy_ would broadcast it silently
+    assert torch.equal(fe.invstddev, torch.ones(N_MELS))

@@ -1,17 +1,24 @@
 """The alignment lattice of one utterance: alpha/beta, posteriors, Viterbi, forced alignment."""
+import time
+
 import pytest
 import torch
 import torchaudio
 
 from emformer_edu.rnnt.lattice import (
     LatticeAlignment,
+    alignment_paths,
     forced_align,
+    lattice_log_probs,
     lattice_tables,
+    log_alpha,
+    log_beta,
+    path_log_probs,
     token_frames,
     utterance_lattice,
     viterbi,
 )
-from emformer_edu.rnnt.loss import alignment_paths, rnnt_loss
+from emformer_edu.rnnt.loss_fast import alpha_beta, edge_posteriors, rnnt_loss
 
 SHAPES = [(1, 0), (1, 3), (5, 0), (3, 2), (7, 4), (4, 6), (12, 5)]  # (T, U), incl. T=1, U=0, U>T
 
@@ -93,6 +100,103 @@ def test_viterbi_is_the_best_enumerated_path(T, U, seed):
     assert len(ali.nodes) == T + U and ali.nodes[0] == (0, 0) and ali.nodes[-1] == (T - 1, U)
     # The best path is one of the paths, so it cannot beat their sum.
     assert ali.log_prob <= lattice_tables(blank_lp, emit_lp).log_prob + 1e-12
+
+
+# ---------------------------------------------------------------------------
+# The readable loops equal the batched wavefront (emformer_edu.rnnt.loss_fast)
+# ---------------------------------------------------------------------------
+
+def random_batch(shapes, V=6, blank=-1, seed=0):
+    """A padded batch holding one lattice per (T, U) in ``shapes``, float64: (blank_lp, emit_lp, ll, tl)."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, U = len(shapes), max(t for t, _ in shapes), max(u for _, u in shapes)
+    logits = torch.randn(B, T, U + 1, V, generator=g, dtype=torch.float64) * 2
+    targets = torch.randint(0, V - 1, (B, U), generator=g)
+    targets += (targets >= blank % V).long()  # skip the blank index
+    ll = torch.tensor([t for t, _ in shapes])
+    tl = torch.tensor([u for _, u in shapes])
+    return (*lattice_log_probs(logits, targets, ll, tl, blank=blank), ll, tl)
+
+
+BATCH = SHAPES + [(1, 0)]  # padded to T = 12, U = 6; the last T = 1, U = 0 lattice is all padding but one node
+
+
+@pytest.mark.parametrize("semiring", ["log", "max"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_readable_alpha_beta_equal_the_wavefront(semiring, seed):
+    blank_lp, emit_lp, ll, tl = random_batch(BATCH, seed=seed)
+    alpha, beta, log_prob = alpha_beta(blank_lp, emit_lp, ll, tl, semiring=semiring)
+    for b, (T, U) in enumerate(BATCH):
+        lattice = blank_lp[b, :T, :U + 1], emit_lp[b, :T, :U + 1]
+        a, be = log_alpha(*lattice, semiring=semiring), log_beta(*lattice, semiring=semiring)
+        assert a.shape == be.shape == (T, U + 1) and a.dtype == torch.float64
+        torch.testing.assert_close(a, alpha[b, :T, :U + 1], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(be, beta[b, :T, :U + 1], rtol=1e-12, atol=1e-12)
+        # log P (or the best path's score) three ways: beta(0, 0), alpha(T-1, U) + final blank, the sink.
+        torch.testing.assert_close(be[0, 0], log_prob[b], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(a[T - 1, U] + lattice[0][T - 1, U], log_prob[b], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(alpha[b, T, U], log_prob[b], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("T,U", SHAPES)
+def test_readable_alpha_and_beta_sum_over_the_enumerated_paths(T, U):
+    logits, tokens = random_lattice(T, U, seed=5 * T + U)
+    blank_lp, emit_lp = utterance_lattice(logits, tokens)
+    scores = torch.tensor([lp for _, lp in path_log_probs(blank_lp, emit_lp)], dtype=torch.float64)
+    for semiring, total in (("log", torch.logsumexp(scores, 0)), ("max", scores.max())):
+        beta = log_beta(blank_lp, emit_lp, semiring=semiring)
+        alpha = log_alpha(blank_lp, emit_lp, semiring=semiring)
+        torch.testing.assert_close(beta[0, 0], total, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(alpha[T - 1, U] + blank_lp[T - 1, U], total, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_readable_viterbi_equals_the_wavefront_max_scores(seed):
+    blank_lp, emit_lp, ll, tl = random_batch(BATCH, blank=0, seed=10 + seed)
+    best_prefix, best_suffix, best = alpha_beta(blank_lp, emit_lp, ll, tl, semiring="max")
+    for b, (T, U) in enumerate(BATCH):
+        ali = viterbi(blank_lp[b, :T, :U + 1], emit_lp[b, :T, :U + 1])
+        assert ali.log_prob == pytest.approx(float(best[b]), abs=1e-12)
+        # The path's own edges add up to its score, and every node on it is on a best path:
+        # best prefix into the node + best suffix out of it = the best score.
+        edges = [(blank_lp if k == "blank" else emit_lp)[b, t, u] for t, u, k in ali.path]
+        assert float(sum(edges)) == pytest.approx(ali.log_prob, abs=1e-12)
+        for t, u in ali.nodes:
+            assert float(best_prefix[b, t, u] + best_suffix[b, t, u]) == pytest.approx(ali.log_prob, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_readable_posteriors_equal_the_wavefront(seed):
+    blank_lp, emit_lp, ll, tl = random_batch(BATCH, seed=20 + seed)
+    post_blank, post_emit, log_prob = edge_posteriors(blank_lp, emit_lp, ll, tl)
+    for b, (T, U) in enumerate(BATCH):
+        lat = lattice_tables(blank_lp[b, :T, :U + 1], emit_lp[b, :T, :U + 1])
+        assert lat.log_prob == pytest.approx(float(log_prob[b]), abs=1e-12)
+        torch.testing.assert_close(lat.blank_posterior, post_blank[b, :T, :U + 1], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(lat.emit_posterior, post_emit[b, :T, :U + 1], rtol=1e-10, atol=1e-12)
+        # Outside the utterance's lattice the wavefront has no probability at all.
+        assert post_blank[b, T:].abs().sum() == 0 and post_blank[b, :, U + 1:].abs().sum() == 0
+
+
+def test_readable_loops_are_fast_enough_for_the_notebooks():
+    logits, tokens = random_lattice(100, 30, V=8, seed=0)
+    blank_lp, emit_lp = utterance_lattice(logits, tokens)
+    start = time.perf_counter()
+    lat, ali = lattice_tables(blank_lp, emit_lp), viterbi(blank_lp, emit_lp)
+    elapsed = time.perf_counter() - start
+    assert lat.log_prob == pytest.approx(-float(rnnt_loss(logits[None], tokens[None], torch.tensor([100]),
+                                                          torch.tensor([30]), reduction="sum")), abs=1e-9)
+    assert len(ali.path) == 130
+    assert elapsed < 2.0, f"alpha, beta, posteriors and Viterbi of a 100 x 31 lattice took {elapsed:.2f} s"
+
+
+def test_unknown_semiring_raises():
+    blank_lp, emit_lp = utterance_lattice(*random_lattice(3, 2))
+    for fn in (log_alpha, log_beta):
+        with pytest.raises(ValueError, match="semiring must be 'log' or 'max', got 'tropical'"):
+            fn(blank_lp, emit_lp, semiring="tropical")
+    with pytest.raises(ValueError, match="semiring must be 'log' or 'max'"):
+        alpha_beta(blank_lp[None], emit_lp[None], torch.tensor([3]), torch.tensor([2]), semiring="tropical")
 
 
 def test_viterbi_follows_a_clear_alignment():

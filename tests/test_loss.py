@@ -1,17 +1,16 @@
 """RNN-T loss: the three implementations agree, and match torchaudio 2.11 (loss and gradient)."""
+import importlib
 import itertools
 
 import pytest
 import torch
 import torchaudio.functional as taF
 
-from emformer_edu.rnnt.loss import (
-    alignment_paths,
-    lattice_log_probs,
-    rnnt_loss,
-    rnnt_loss_bruteforce,
-    rnnt_loss_reference,
-)
+import emformer_edu.rnnt
+import emformer_edu.rnnt.loss
+from emformer_edu.rnnt.lattice import alignment_paths, lattice_log_probs
+from emformer_edu.rnnt.loss import rnnt_loss_bruteforce, rnnt_loss_reference
+from emformer_edu.rnnt.loss_fast import rnnt_loss
 
 IMPLS = {"fast": rnnt_loss, "reference": rnnt_loss_reference, "bruteforce": rnnt_loss_bruteforce}
 
@@ -72,6 +71,60 @@ def test_three_implementations_agree(B, T, U, V, blank, seed, fused, clamp):
         loss, grad = results[name]
         torch.testing.assert_close(loss, loss0, rtol=1e-10, atol=1e-10, msg=name)
         torch.testing.assert_close(grad, grad0, rtol=1e-9, atol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize("B,T,U,V", [(3, 12, 6, 17), (4, 30, 10, 40)])
+@pytest.mark.parametrize("fused,clamp", [(True, -1.0), (True, 0.05), (False, -1.0)])
+def test_fast_equals_reference_equals_torchaudio_beyond_bruteforce_sizes(B, T, U, V, fused, clamp):
+    # Too many paths for the oracle (C(39, 10) ~ 6e8): the readable loops are the reference here.
+    logits, targets, ll, tl = make_case(B, T, U, V, -1, seed=T + U)
+    if not fused:
+        logits = torch.log_softmax(logits, -1)
+    kw = dict(clamp=clamp, reduction="none", fused_log_softmax=fused)
+    loss64, grad64 = loss_and_grad(rnnt_loss, logits.double(), targets, ll, tl, **kw)
+    ref64, ref_grad64 = loss_and_grad(rnnt_loss_reference, logits.double(), targets, ll, tl, **kw)
+    torch.testing.assert_close(loss64, ref64, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(grad64, ref_grad64, rtol=1e-9, atol=1e-12)
+    ta_loss, ta_grad = loss_and_grad(taF.rnnt_loss, logits, targets, ll, tl, **kw)
+    ref, ref_grad = loss_and_grad(rnnt_loss_reference, logits, targets, ll, tl, **kw)
+    torch.testing.assert_close(ref, ta_loss, rtol=2e-5, atol=2e-5)
+    torch.testing.assert_close(ref_grad, ta_grad, rtol=1e-4, atol=2e-6 * max(1.0, float(ta_loss.abs().max())))
+
+
+def test_reference_reuses_the_readable_lattice_tables(monkeypatch):
+    # rnnt_loss_reference has no recursion of its own: it runs lattice.lattice_tables once per utterance.
+    calls = []
+    real = emformer_edu.rnnt.loss.lattice_tables
+
+    def spy(blank_lp, emit_lp):
+        calls.append(tuple(blank_lp.shape))
+        return real(blank_lp, emit_lp)
+
+    monkeypatch.setattr(emformer_edu.rnnt.loss, "lattice_tables", spy)
+    logits, targets, ll, tl = make_case(3, 5, 3, 6, -1, 0, full=False, dtype=torch.float64)
+    loss = rnnt_loss_reference(logits, targets, ll, tl, reduction="none")
+    assert calls == [(int(t), int(u) + 1) for t, u in zip(ll, tl)]
+    torch.testing.assert_close(loss, rnnt_loss(logits, targets, ll, tl, reduction="none"))
+
+
+PUBLIC = {  # name: home module; every one is also importable from emformer_edu.rnnt
+    "lattice": ["alignment_paths", "lattice_log_probs", "Lattice", "LatticeAlignment", "forced_align", "lattice_tables",
+                "log_alpha", "log_beta", "token_frames", "utterance_lattice", "viterbi", "path_log_probs"],
+    "loss": ["rnnt_loss_bruteforce", "rnnt_loss_reference"],
+    "loss_fast": ["alpha_beta", "edge_posteriors", "rnnt_loss"],
+}
+
+
+@pytest.mark.parametrize("module", list(PUBLIC))
+def test_public_names_import_from_their_module_and_the_package(module):
+    home = importlib.import_module(f"emformer_edu.rnnt.{module}")
+    for name in PUBLIC[module]:
+        assert name in home.__all__, name
+        assert getattr(emformer_edu.rnnt, name) is getattr(home, name), name
+    # emformer_edu.rnnt.loss still offers every loss name (the old import path).
+    for name in ("rnnt_loss", "alpha_beta", "edge_posteriors", "lattice_log_probs", "alignment_paths"):
+        assert name in emformer_edu.rnnt.loss.__all__
+        assert getattr(emformer_edu.rnnt.loss, name) is getattr(emformer_edu.rnnt, name)
 
 
 def test_alignment_paths_count_and_shape():

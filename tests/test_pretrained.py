@@ -1,6 +1,7 @@
 """The shipped toy checkpoint: loads in one call, still recognizes held-out speech, streaming too."""
 import json
 import os
+import random
 import shutil
 
 import pytest
@@ -14,8 +15,6 @@ from emformer_edu.train.metrics import edit_distance, token_error_rate
 ASSETS = os.path.join(os.path.dirname(emformer_edu.__file__), "train", "assets")
 PATHS = {k: os.path.join(ASSETS, v.format(name="toy")) for k, v in pretrained.ASSET_FILES.items()}
 NUM_HELD_OUT = 100  # ~ 640 tokens: one error moves the TER by ~0.16 points
-
-
 
 @pytest.fixture(scope="module")
 def toy():
@@ -118,3 +117,59 @@ def test_copied_assets_load_from_anywhere(tmp_path):
     copy = {k: str(tmp_path / os.path.basename(v)) for k, v in PATHS.items()}
     bundle = pretrained.load(copy["weights"], copy["stats"], copy["config"])
     assert bundle.vocab.tokens == pretrained.toy().vocab.tokens
+
+
+def _load_with(tmp_path, key, write):
+    """pretrained.load with the asset ``key`` replaced by a file that ``write(path)`` makes."""
+    paths = dict(PATHS)
+    paths[key] = str(tmp_path / os.path.basename(PATHS[key]))
+    write(paths[key])
+    return pretrained.load(paths["weights"], paths["stats"], paths["config"])
+
+
+def _random_bytes(path):
+    with open(path, "wb") as f:  # for most such files torch.load's own error suggests weights_only=False
+        f.write(bytes(random.Random(0).randrange(256) for _ in range(100)))
+
+
+def _write(text):
+    def write(path):
+        with open(path, "w") as f:
+            f.write(text)
+    return write
+
+
+@pytest.mark.parametrize("write, match", [
+    (_random_bytes, "cannot be read as tensors"),
+    (_write(""), "empty"),
+    (lambda path: torch.save(torch.zeros(3, 4), path), r"single tensor of shape \(3, 4\), not a state_dict"),
+    (lambda path: torch.save({"weight": [1.0, 2.0]}, path), "not a state_dict"),
+], ids=["random-bytes", "empty", "a-tensor", "not-tensors"])
+def test_corrupt_weights_file_is_named(tmp_path, write, match):
+    with pytest.raises(ValueError, match=match) as err:
+        _load_with(tmp_path, "weights", write)
+    assert "toy_emformer_rnnt.pt" in str(err.value) and "model weights" in str(err.value)
+    assert "weights_only" not in str(err.value)  # never advise unpickling arbitrary code
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"mean": [0.0, 1.0', "not valid JSON"),  # truncated
+    ("", "not valid JSON"),
+    ("[1, 2, 3]", "must hold a JSON object"),
+    ('{"mean": [0.0]}', "global_stats.json layout"),
+    ('{"mean": [0.0, 1.0], "invstddev": [1.0, 1.0]}', "2 mel bins, the model reads 80"),
+    (json.dumps({"mean": [float("nan")] * 80, "invstddev": [1.0] * 80}), "finite"),
+], ids=["truncated", "empty", "a-list", "missing-key", "wrong-F", "nan"])
+def test_corrupt_stats_file_is_named(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match) as err:
+        _load_with(tmp_path, "stats", _write(text))
+    assert "toy_global_stats.json" in str(err.value) and "feature statistics" in str(err.value)
+
+
+def test_corrupt_config_file_is_named(tmp_path):
+    with pytest.raises(ValueError, match="toy_config.json.*not valid JSON"):
+        _load_with(tmp_path, "config", _write('{"model": {'))
+    cfg = json.load(open(PATHS["config"]))
+    del cfg["model"]["encoding_dim"]
+    with pytest.raises(ValueError, match=r"toy_config.json.*missing \['encoding_dim'\]"):
+        _load_with(tmp_path, "config", _write(json.dumps(cfg)))

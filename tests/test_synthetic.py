@@ -1,4 +1,6 @@
 """Synthetic corpus: deterministic, well-aligned, within its configured ranges, learnable."""
+import math
+
 import pytest
 import torch
 import torchaudio
@@ -6,9 +8,9 @@ import torchaudio
 from emformer_edu.data.features import HOP_LENGTH, N_MELS, RIGHT_PADDING, FeatureExtractor, num_frames
 from emformer_edu.data.corpus import Collate, Vocabulary, collate
 from emformer_edu.data.synthetic import SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset
+from emformer_edu.data.synthetic_config import F0_HZ_LIMITS, FORMANT_SCALE_LIMITS, Speaker
 
 SR = 16000
-
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +156,112 @@ def test_bad_config_and_dataset_arguments():
         SyntheticSpeechDataset(0)
     with pytest.raises(IndexError):
         SyntheticSpeechDataset(3)[3]
+
+
+# ---------------------------------------------------------------------------- config limits
+# Each bad value: (field, value, what the message must say). The message names the field,
+# the allowed range and the value given.
+BAD_CONFIGS = {
+    "formant_scale_zero_gives_nan": ("formant_scale", (0.0, 0.0), r"in \[0.5, 2\], got \(0.0, 0.0\)"),
+    "formant_scale_negative": ("formant_scale", (-1.0, 1.0), r"in \[0.5, 2\], got \(-1.0, 1.0\)"),
+    "formant_scale_too_large": ("formant_scale", (1.0, 100.0), r"in \[0.5, 2\]"),
+    "f0_above_rendered_band": ("f0_hz", (100.0, 6000.0), r"in \(5.13479, 4761.9\] Hz, got \(100.0, 6000.0\).*5000 Hz"),
+    "f0_zero": ("f0_hz", (0.0, 100.0), r"in \(5.13479, 4761.9\] Hz"),
+    "f0_overflows_wavetable": ("f0_hz", (4.0, 100.0), r"in \(5.13479, 4761.9\] Hz.*wavetable"),
+    "f0_nan": ("f0_hz", (math.nan, 100.0), r"of finite numbers in \(5.13479, 4761.9\] Hz, got \(nan, 100.0\)"),
+    "peak_above_one": ("peak", (0.5, 1.5), r"in \[0.001, 1\], got \(0.5, 1.5\)"),
+    "peak_zero": ("peak", (0.0, 0.0), r"in \[0.001, 1\], got \(0.0, 0.0\)"),
+    "snr_inf": ("snr_db", (math.inf, math.inf), r"in \[-20, 200\] dB, got \(inf, inf\).*clean audio use \(200, 200\)"),
+    "snr_overflows_power": ("snr_db", (4000.0, 4000.0), r"in \[-20, 200\] dB"),
+    "snr_speech_buried": ("snr_db", (-60.0, 10.0), r"in \[-20, 200\] dB"),
+    "signature_seed_negative": ("signature_seed", -1, r"integer in \[0, inf\), got -1"),
+    "signature_seed_float": ("signature_seed", 1.5, r"integer in \[0, inf\), got 1.5"),
+    "num_tokens_float": ("num_tokens", 5.0, r"integer in \[2, 36\], got 5.0"),
+    "num_tokens_too_many": ("num_tokens", 37, r"integer in \[2, 36\], got 37"),
+    "num_tokens_bool": ("num_tokens", True, r"integer in \[2, 36\], got True"),
+    "tokens_per_utterance_zero": ("tokens_per_utterance", (0, 3), r"integers in \[1, inf\), got \(0, 3\)"),
+    "tokens_per_utterance_float": ("tokens_per_utterance", (1.5, 3), r"two integers, got \(1.5, 3\)"),
+    "token_duration_inf": ("token_duration_s", (0.1, math.inf), r"in \(0, inf\) s, got \(0.1, inf\)"),
+    "token_duration_zero": ("token_duration_s", (0.0, 0.1), r"in \(0, inf\) s"),
+    "speaking_rate_zero": ("speaking_rate", (0.0, 1.0), r"in \(0, inf\), got \(0.0, 1.0\)"),
+    "speaking_rate_nan": ("speaking_rate", (1.0, math.nan), r"in \(0, inf\), got \(1.0, nan\)"),
+    "gap_negative": ("gap_s", (-0.1, 0.1), r"in \[0, inf\) s, got \(-0.1, 0.1\)"),
+    "edge_silence_nan": ("edge_silence_s", (math.nan, 0.1), r"in \[0, inf\) s"),
+    "ramp_longer_than_half_the_shortest_token": ("ramp_s", 0.05, r"in \[0, 0.032\] s, got 0.05.*shortest"),
+    "ramp_negative": ("ramp_s", -0.01, r"in \[0, 0.032\] s, got -0.01"),
+    "ramp_nan": ("ramp_s", math.nan, r"in \[0, 0.032\] s, got nan"),
+    "allow_repeats_not_bool": ("allow_repeats", 1, r"True or False, got 1"),
+    "range_of_three": ("snr_db", (10.0, 20.0, 30.0), r"two finite numbers, got \(10.0, 20.0, 30.0\)"),
+    "range_not_a_pair": ("peak", 0.5, r"two finite numbers, got 0.5"),
+}
+
+
+@pytest.mark.parametrize("field, value, message", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
+def test_bad_config_value_names_field_and_allowed_range(field, value, message):
+    with pytest.raises(ValueError, match=rf"^{field} must be .*{message}"):
+        SyntheticConfig(**{field: value})
+
+
+def test_shortest_token_under_one_frame_is_refused():
+    with pytest.raises(ValueError, match=r"shortest spoken token.*must be in \[0.01, inf\) s.*got 0.005 / 1.25"):
+        SyntheticConfig(token_duration_s=(0.005, 0.1))
+
+
+def test_shortest_utterance_under_201_samples_is_refused():
+    with pytest.raises(ValueError, match=r"shortest utterance.*must be over 200 samples"):
+        SyntheticConfig(token_duration_s=(0.012, 0.1), speaking_rate=(1.0, 1.0), edge_silence_s=(0.0, 0.0), ramp_s=0.0)
+
+
+def test_config_from_json_lists_equals_the_default():
+    assert SyntheticConfig(f0_hz=[90.0, 240.0], tokens_per_utterance=[3, 10]) == SyntheticConfig()
+
+
+@pytest.mark.parametrize("f0_hz", [F0_HZ_LIMITS[0] * 1.001, F0_HZ_LIMITS[1]])
+@pytest.mark.parametrize("formant_scale", FORMANT_SCALE_LIMITS)
+def test_every_token_is_audible_at_the_limits(f0_hz, formant_scale):
+    """At the edges of the allowed f0 and formant-scale ranges every symbol still sounds: in
+    an utterance of all symbols the quietest token is within 20 dB of the loudest (past the
+    limits, e.g. f0 = 6000 Hz or formant_scale = 100, some are 60+ dB down: silent but labelled)."""
+    synth = SpeechSynthesizer(SyntheticConfig(f0_hz=(f0_hz, f0_hz), formant_scale=(formant_scale, formant_scale),
+                                              snr_db=(200.0, 200.0)))
+    for seed in (0, 1):
+        u = synth.render(list(range(synth.vocab.num_tokens)), seed=seed)
+        w = u.waveform.double()
+        assert bool(torch.isfinite(w).all()) and float(w.abs().max()) <= 1.0
+        spans = zip(u.alignment.start_sample.tolist(), u.alignment.end_sample.tolist())
+        rms = torch.tensor([float(w[s:e].pow(2).mean().sqrt()) for s, e in spans])
+        assert float(rms.min()) > 0.1 * float(rms.max())
+
+
+def test_peak_limits_are_respected():
+    for peak in (1e-3, 1.0):
+        w = SpeechSynthesizer(SyntheticConfig(peak=(peak, peak))).random_utterance(0).waveform
+        assert float(w.abs().max()) == pytest.approx(peak, rel=1e-6)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("f0_hz", 0.0, r"in \(5.13479, 4761.9\] Hz, got 0.0"),
+    ("formant_scale", 0.0, r"in \[0.5, 2\], got 0.0"),
+    ("rate", 0.0, r"in \(0, inf\), got 0.0"),
+    ("snr_db", math.inf, r"in \[-20, 200\] dB, got inf"),
+    ("noise_slope", math.nan, r"in \[0, 2\], got nan"),
+    ("peak", 2.0, r"in \[0.001, 1\], got 2.0"),
+])
+def test_bad_speaker_value_names_field_and_allowed_range(field, value, message):
+    voice = dict(f0_hz=120.0, formant_scale=1.0, rate=1.0, snr_db=20.0, noise_slope=0.5, peak=0.5)
+    with pytest.raises(ValueError, match=rf"^{field} must be .*{message}"):
+        Speaker(**{**voice, field: value})
+
+
+@pytest.mark.parametrize("seed", [-3, [0, -3]])
+def test_negative_render_seed_is_refused_by_name(seed):
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, inf\)"):
+        SpeechSynthesizer().render([1, 2], seed=seed)
+
+
+def test_vocabulary_letters_needs_an_integer():
+    with pytest.raises(ValueError, match=r"num_tokens must be an integer in \[1, 36\], got 2.5"):
+        Vocabulary.letters(2.5)
 
 
 # ---------------------------------------------------------------------------- batching

@@ -1,12 +1,11 @@
 """The torchaudio contract: same state_dict, same numbers (float64, 1e-9) on the same weights."""
 import inspect
 
-import pytest
 import torch
 import torchaudio
 
 import emformer_edu
-from conftest import CONFIGS, factory_kwargs, make_pair
+from conftest import factory_kwargs, make_pair
 
 TOL = dict(rtol=0, atol=1e-9)
 

@@ -2,21 +2,22 @@
 import dataclasses
 import json
 import os
+import random
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from emformer_edu import EmformerRNNTConfig
-from emformer_edu.train.pretrained import load_weights
-from emformer_edu.train.trainer import (
+from emformer_edu import EmformerRNNTConfig, pretrained
+from emformer_edu.train import (
     FeatureSet, TrainConfig, TrainEvent, Trainer, export_assets, load_checkpoint, main, prepend_blank,
-    spec_augment, warmup_cosine,
+    save_checkpoint, spec_augment, warmup_cosine,
 )
+from emformer_edu.train.checkpoints import load_weights
+from emformer_edu.train.cli import build_parser, config_overrides
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 
 def tiny_config(**overrides):
@@ -163,6 +164,25 @@ def test_resume_from_a_file_that_is_not_a_checkpoint(tmp_path):
         load_checkpoint(str(other))
 
 
+def test_corrupt_checkpoint_is_named_and_never_suggests_weights_only_false(tmp_path):
+    """Random bytes make torch.load suggest weights_only=False, i.e. running code from a broken file: never pass that on."""
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(bytes(random.Random(0).randrange(256) for _ in range(100)))
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for path in (noise, empty):
+        with pytest.raises(ValueError, match=path.name) as err:
+            load_checkpoint(str(path))
+        assert "weights_only" not in str(err.value)
+
+
+def test_save_checkpoint_is_atomic(tmp_path):
+    path = tmp_path / "deep" / "ckpt.pt"
+    save_checkpoint(str(path), {"format": "x"})
+    assert torch.load(str(path), weights_only=True) == {"format": "x"}
+    assert os.listdir(path.parent) == ["ckpt.pt"]  # the temporary file was renamed, not left behind
+
+
 def test_loading_weights_of_another_config_names_keys_and_shapes(tmp_path):
     small = Trainer(tiny_train_config(), tiny_config(), progress=False)
     path = str(tmp_path / "ckpt.pt")
@@ -190,6 +210,44 @@ def test_cli_help():
     assert res.returncode == 0, res.stderr
     for flag in ("--steps", "--resume", "--export", "--spec-augment", "--no-progress", "--eval-every"):
         assert flag in res.stdout
+    for flag in ("--out", "--batch-size", "--num-train", "--seed", "--threads"):
+        assert flag in res.stdout
+
+
+def _other_value(field):
+    """A valid non-default value of a TrainConfig field (bools flip)."""
+    if field.type is bool:
+        return not field.default
+    return field.default + 3 if field.type is int else field.default / 2
+
+
+@pytest.mark.parametrize("field", dataclasses.fields(TrainConfig), ids=lambda f: f.name)
+def test_every_train_config_field_is_a_cli_option(field):
+    """A new TrainConfig field gets its option (with help) without touching the parser; the value reaches the config."""
+    assert field.metadata.get("help"), f"TrainConfig.{field.name} has no metadata['help'] for --help"
+    flag = "--" + field.name.replace("_", "-")
+    value = _other_value(field)
+    if field.type is bool:
+        argv = [flag if value else "--no-" + flag[2:]]
+    else:
+        argv = [flag, str(value)]
+    args = build_parser().parse_args(argv)
+    assert config_overrides(args) == {field.name: value}
+    assert getattr(TrainConfig(**config_overrides(args)), field.name) == value
+
+
+def test_cli_values_reach_the_train_config_and_only_given_ones():
+    args = build_parser().parse_args(["--lr", "0.01", "--spec-augment", "--eval-every", "7", "--out", "x"])
+    assert config_overrides(args) == dict(lr=0.01, spec_augment=True, eval_every=7)  # not --out, not defaults
+    assert TrainConfig(**config_overrides(args)) == TrainConfig(lr=0.01, spec_augment=True, eval_every=7)
+    assert config_overrides(build_parser().parse_args([])) == {}  # no option: the dataclass defaults
+
+
+def test_cli_refuses_a_bad_value_with_the_reason(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--steps", "0", "--no-progress"])
+    assert exit_.value.code == 2
+    assert "steps must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_cli_trains_two_steps_exports_and_resumes(tmp_path):
@@ -203,13 +261,19 @@ def test_cli_trains_two_steps_exports_and_resumes(tmp_path):
     assert "held-out greedy TER" in res.stderr
     history = json.loads((out / "history.json").read_text())
     assert [h["step"] for h in history] == [2]
-    assert load_checkpoint(str(out / "checkpoint.pt"))["step"] == 2
+    blob = load_checkpoint(str(out / "checkpoint.pt"))
+    assert blob["step"] == 2 and "model" in blob
+    assert blob["train_config"] == dataclasses.asdict(
+        TrainConfig(steps=2, num_train=8, num_valid=2, batch_size=4, eval_every=0))
+    assert blob["model_config"] == dataclasses.asdict(tiny_config())
     for name in ("toy_emformer_rnnt.pt", "toy_global_stats.json", "toy_config.json"):
         assert (assets / name).is_file()
 
-    res = _run("--resume", str(out / "checkpoint.pt"), "--steps", "3", "--out", str(out), *common)
+    res = _run("--resume", str(out / "checkpoint.pt"), "--steps", "3", "--eval-every", "1", "--out", str(out), *common)
     assert res.returncode == 0, res.stderr
-    assert load_checkpoint(str(out / "checkpoint.pt"))["step"] == 3
+    blob = load_checkpoint(str(out / "checkpoint.pt"))
+    assert blob["step"] == 3
+    assert blob["train_config"]["eval_every"] == 1 and blob["train_config"]["num_train"] == 8  # given vs kept
 
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         main(["--resume", str(tmp_path / "missing.pt"), "--out", str(out), *common])
@@ -217,12 +281,12 @@ def test_cli_trains_two_steps_exports_and_resumes(tmp_path):
 
 def test_main_in_process_and_export_loads(tmp_path):
     """main() returns the trainer; the exported files load with emformer_edu.pretrained.load."""
-    from emformer_edu import pretrained
-
     cfg = tmp_path / "model.json"
     cfg.write_text(json.dumps(dataclasses.asdict(tiny_config())))
     trainer = main(["--steps", "1", "--num-train", "4", "--num-valid", "1", "--batch-size", "2", "--eval-every", "0",
                     "--model-config", str(cfg), "--out", str(tmp_path), "--no-progress"])
+    assert (trainer.config.steps, trainer.config.num_train, trainer.config.batch_size) == (1, 4, 2)
+    assert trainer.model_config == tiny_config()
     paths = export_assets(trainer, str(tmp_path / "assets"), name="tiny")
     bundle = pretrained.load(paths["weights"], paths["stats"], paths["config"])
     assert not bundle.model.training

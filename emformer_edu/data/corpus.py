@@ -45,8 +45,8 @@ class Vocabulary:
     @classmethod
     def letters(cls, num_tokens: int = 20) -> "Vocabulary":
         """``a``, ``b``, ... (then digits): up to 36 tokens."""
-        if not 1 <= num_tokens <= len(LETTER_NAMES):
-            raise ValueError(f"num_tokens must be in [1, {len(LETTER_NAMES)}], got {num_tokens!r}.")
+        if isinstance(num_tokens, bool) or not isinstance(num_tokens, int) or not 1 <= num_tokens <= len(LETTER_NAMES):
+            raise ValueError(f"num_tokens must be an integer in [1, {len(LETTER_NAMES)}], got {num_tokens!r}.")
         return cls(tuple(LETTER_NAMES[:num_tokens]))
 
     @property

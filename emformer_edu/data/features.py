@@ -12,31 +12,40 @@
 layout for the statistics) and adds what a teaching corpus needs: statistics computed from
 your own data (:class:`GlobalStats`), input checks, and a batched form for training.
 :class:`StreamingFeatureExtractor` computes the same frames from audio arriving in chunks.
+The building blocks (constants, :func:`piecewise_linear_log`, :class:`GlobalStats`, the
+waveform checks) are in :mod:`emformer_edu.data.log_mel`.
+
+Audio with NaN or inf samples is refused with a ``ValueError`` naming the first bad sample
+(and, for :meth:`FeatureExtractor.batch`, the utterance): one NaN would spread over every
+frame whose window holds it and still yield a confident transcript.
 
 Notation: B batch, N samples, T frames, F mel bins (80), R right-padding frames.
 A waveform is mono float audio in [-1, 1] at 16 kHz, shape ``(N,)`` or ``(1, N)``.
 Frame ``t`` is centred on sample ``t * 160`` (``center=True``), so ``T = N // 160 + 1``.
 """
-import json
-import math
-from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import torch
-import torchaudio
 
-from ..checks import check_non_negative
+from ..checks import check_finite, check_non_negative
+from .log_mel import (
+    GAIN,
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    RIGHT_PADDING,
+    SAMPLE_RATE,
+    GlobalStats,
+    check_log_mel_finite,
+    check_sample_rate,
+    check_waveform,
+    mel_spectrogram,
+    num_frames,
+    piecewise_linear_log,
+)
 
-SAMPLE_RATE = 16000
-N_FFT = 400
-HOP_LENGTH = 160
-N_MELS = 80
-RIGHT_PADDING = 4  # EMFORMER_RNNT_BASE_LIBRISPEECH._right_padding == its right_context_length
-
-# Same arithmetic as torchaudio: 10 ** (2 * 20 * log10(32767) / 20) == 32767 ** 2 (+ rounding).
-_DECIBEL = 2 * 20 * math.log10(torch.iinfo(torch.int16).max)
-GAIN = pow(10, 0.05 * _DECIBEL)
-
+# The constants, num_frames, piecewise_linear_log and GlobalStats are defined in .log_mel
+# and used here; they stay importable from this module, where the pipeline is assembled.
 __all__ = [
     "SAMPLE_RATE",
     "N_FFT",
@@ -53,117 +62,10 @@ __all__ = [
 ]
 
 
-def num_frames(num_samples: int, hop_length: int = HOP_LENGTH) -> int:
-    """Frames produced for ``num_samples`` samples with centred framing: ``N // hop + 1``."""
-    return num_samples // hop_length + 1
-
-
-def piecewise_linear_log(x: torch.Tensor, torchaudio_quirk: bool = True) -> torch.Tensor:
-    """The pipeline's compression of ``mel * GAIN``: a log for loud bins, linear for quiet ones.
-
-    The intent is ``log(x)`` above ``e`` and the line ``x / e`` below (continuous at ``e``,
-    finite at 0 where ``log`` gives -inf). torchaudio's ``_piecewise_linear_log`` writes
-    in place in two steps::
-
-        x[x > e] = log(x[x > e])
-        x[x <= e] = x[x <= e] / e      # mask recomputed AFTER the first line
-
-    so values in ``(e, e**e]`` (about 2.72 .. 15.15) are logged and then divided by ``e``
-    again: the curve drops from 1 to ``1/e`` just above ``x = e`` and jumps back at
-    ``e**e``. The pretrained models were trained with it, so by default this function
-    reproduces it exactly (out of place). ``torchaudio_quirk=False`` gives the intended
-    continuous curve, for comparison only.
-    """
-    # clamp keeps log() away from 0 in the branch torch.where discards (no -inf, no nan grads).
-    y = torch.where(x > math.e, torch.log(x.clamp(min=math.e)), x)
-    if torchaudio_quirk:
-        return torch.where(y <= math.e, y / math.e, y)
-    return torch.where(x > math.e, y, x / math.e)
-
-
-def _as_mono(waveform: torch.Tensor, name: str = "waveform", allow_empty: bool = False) -> torch.Tensor:
-    """Check a waveform and return it as ``(N,)``. Accepts ``(N,)`` or ``(1, N)``."""
-    if not isinstance(waveform, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(waveform).__name__}.")
-    if not waveform.is_floating_point():
-        raise ValueError(
-            f"{name} must be float audio in [-1, 1], got dtype {waveform.dtype} "
-            "(for int16 PCM divide by 32768 first)."
-        )
-    if waveform.dim() == 2:
-        if waveform.size(0) != 1:
-            channels = f" ({waveform.size(0)} channels)" if waveform.size(0) < waveform.size(1) else ""
-            raise ValueError(
-                f"{name} must be mono, shape (N,) or (1, N); got shape {tuple(waveform.shape)}{channels}. "
-                "Mix multi-channel (C, N) audio down first, e.g. waveform.mean(0)."
-            )
-        waveform = waveform[0]
-    elif waveform.dim() != 1:
-        raise ValueError(f"{name} must have shape (N,) or (1, N), got {tuple(waveform.shape)}.")
-    if waveform.numel() == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty (0 samples).")
-    return waveform
-
-
-def _check_sample_rate(sample_rate) -> None:
-    if sample_rate != SAMPLE_RATE:
-        raise ValueError(
-            f"sample_rate must be {SAMPLE_RATE} Hz (the rate the Emformer RNN-T features are defined at), "
-            f"got {sample_rate!r}. Resample first, e.g. torchaudio.functional.resample(w, {sample_rate}, {SAMPLE_RATE})."
-        )
-
-
-@dataclass
-class GlobalStats:
-    """Per-mel-bin mean and inverse standard deviation of log-mel features, shapes ``(F,)``.
-
-    Saved as JSON with exactly torchaudio's ``global_stats.json`` layout::
-
-        {"mean": [F floats], "invstddev": [F floats]}
-
-    so a file written here loads in torchaudio's ``_GlobalStatsNormalization`` and back.
-    """
-
-    mean: torch.Tensor
-    invstddev: torch.Tensor
-
-    def __post_init__(self):
-        self.mean = torch.as_tensor(self.mean, dtype=torch.float32)
-        self.invstddev = torch.as_tensor(self.invstddev, dtype=torch.float32)
-        if self.mean.dim() != 1 or self.mean.shape != self.invstddev.shape:
-            raise ValueError(
-                "mean and invstddev must both have shape (F,), got "
-                f"{tuple(self.mean.shape)} and {tuple(self.invstddev.shape)}."
-            )
-
-    @classmethod
-    def identity(cls, n_mels: int = N_MELS) -> "GlobalStats":
-        """Mean 0, inverse std 1: normalization does nothing (before stats are known)."""
-        return cls(torch.zeros(n_mels), torch.ones(n_mels))
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "invstddev": self.invstddev.tolist()}
-
-    def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
-
-    @classmethod
-    def load(cls, path) -> "GlobalStats":
-        with open(path) as f:
-            blob = json.load(f)
-        missing = {"mean", "invstddev"} - set(blob)
-        if missing:
-            raise ValueError(f"{path}: global stats JSON must have keys 'mean' and 'invstddev', missing {sorted(missing)}.")
-        return cls(torch.tensor(blob["mean"]), torch.tensor(blob["invstddev"]))
-
-
-def _log_mel_transform(center: bool) -> torchaudio.transforms.MelSpectrogram:
-    # Same constructor call as the torchaudio pipeline; center=False only for streaming,
-    # where the edge padding is done by hand.
-    return torchaudio.transforms.MelSpectrogram(
-        sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, hop_length=HOP_LENGTH, center=center
-    )
+def _check_num_mels(stats: GlobalStats) -> None:
+    # copy_ into the (F,) buffers would silently broadcast a (1,) tensor.
+    if stats.mean.numel() != N_MELS:
+        raise ValueError(f"global stats must have {N_MELS} values (one per mel bin), got {stats.mean.numel()}.")
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -188,18 +90,17 @@ class FeatureExtractor(torch.nn.Module):
         sample_rate: int = SAMPLE_RATE,
     ):
         super().__init__()
-        _check_sample_rate(sample_rate)
+        check_sample_rate(sample_rate)
         check_non_negative("right_padding", right_padding)
         self.sample_rate = sample_rate
         self.n_fft, self.hop_length, self.n_mels = N_FFT, HOP_LENGTH, N_MELS
         self.right_padding = right_padding
-        self.mel = _log_mel_transform(center=True)
+        self.mel = mel_spectrogram(center=True)
         if global_stats is None:
             global_stats = GlobalStats.identity(N_MELS)
         elif not isinstance(global_stats, GlobalStats):
             global_stats = GlobalStats.load(global_stats)
-        if global_stats.mean.numel() != N_MELS:
-            raise ValueError(f"global stats must have {N_MELS} values (one per mel bin), got {global_stats.mean.numel()}.")
+        _check_num_mels(global_stats)
         self.register_buffer("mean", global_stats.mean.clone())
         self.register_buffer("invstddev", global_stats.invstddev.clone())
 
@@ -209,6 +110,7 @@ class FeatureExtractor(torch.nn.Module):
         return GlobalStats(self.mean.detach().cpu(), self.invstddev.detach().cpu())
 
     def set_global_stats(self, stats: GlobalStats) -> None:
+        _check_num_mels(stats)
         self.mean.copy_(stats.mean)
         self.invstddev.copy_(stats.invstddev)
 
@@ -219,22 +121,34 @@ class FeatureExtractor(torch.nn.Module):
         return stats
 
     # -- stages ------------------------------------------------------------------------
-    def _prepare(self, waveform: torch.Tensor, sample_rate: Optional[int]) -> torch.Tensor:
+    def _prepare(self, waveform: torch.Tensor, sample_rate: Optional[int], name: str) -> torch.Tensor:
         if sample_rate is not None:
-            _check_sample_rate(sample_rate)
-        waveform = _as_mono(waveform)
+            check_sample_rate(sample_rate)
+        waveform = check_waveform(waveform, name)
         # Reflect padding of n_fft // 2 samples needs more samples than that.
         if waveform.numel() <= self.n_fft // 2:
             raise ValueError(
-                f"waveform too short: {waveform.numel()} samples, need more than {self.n_fft // 2} "
+                f"{name} too short: {waveform.numel()} samples, need more than {self.n_fft // 2} "
                 f"(> {1000 * (self.n_fft // 2) / SAMPLE_RATE:.1f} ms) for the centred STFT."
             )
-        return waveform.to(device=self.mean.device, dtype=self.mean.dtype)
+        samples = waveform.to(device=self.mean.device, dtype=self.mean.dtype)
+        if not bool(torch.isfinite(samples).all()):  # e.g. float64 1e300 is inf in float32
+            raise ValueError(
+                f"{name} must be audio in [-1, 1], got peak |x| = {float(waveform.abs().max()):.3g} "
+                f"({waveform.dtype}), which overflows the extractor's {samples.dtype}. Scale it to [-1, 1] first."
+            )
+        return samples
+
+    def _log_mel(self, waveform: torch.Tensor, sample_rate: Optional[int], name: str) -> torch.Tensor:
+        # ``name`` says which input a message is about ("waveforms[2]" in a batch).
+        samples = self._prepare(waveform, sample_rate, name)
+        log_mel = piecewise_linear_log(self.mel(samples).transpose(1, 0) * GAIN)
+        check_log_mel_finite(log_mel, samples, name)
+        return log_mel
 
     def log_mel(self, waveform: torch.Tensor, sample_rate: Optional[int] = None) -> torch.Tensor:
         """Un-normalized features ``piecewise_linear_log(mel * GAIN)``: ``(N,)`` -> ``(T, F)``."""
-        waveform = self._prepare(waveform, sample_rate)
-        return piecewise_linear_log(self.mel(waveform).transpose(1, 0) * GAIN)
+        return self._log_mel(waveform, sample_rate, "waveform")
 
     def normalize(self, log_mel: torch.Tensor) -> torch.Tensor:
         """``(log_mel - mean) * invstddev``, broadcast over ``(..., T, F)``."""
@@ -262,10 +176,11 @@ class FeatureExtractor(torch.nn.Module):
         the padding), zero-padded to ``T_max``, then R zero frames are appended for the
         right context. Lengths count real frames only (``T_b``), as torchaudio's training
         recipe passes them to ``RNNT.forward``; padded frames are zeros in normalized units.
+        A bad utterance (NaN or inf, too short, ...) is named in the error as ``waveforms[b]``.
         """
         if len(waveforms) == 0:
             raise ValueError("waveforms is empty: need at least one utterance.")
-        feats = [self.features(w, sample_rate) for w in waveforms]
+        feats = [self.normalize(self._log_mel(w, sample_rate, f"waveforms[{b}]")) for b, w in enumerate(waveforms)]
         lengths = torch.tensor([f.size(0) for f in feats], dtype=torch.int32)
         padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
         return torch.nn.functional.pad(padded, (0, 0, 0, self.right_padding)), lengths
@@ -289,7 +204,8 @@ def compute_global_stats(
 
     Every frame weighs the same (longer utterances count more). Population variance
     ``E[x^2] - E[x]^2``, accumulated in float64; a bin with zero variance would give an
-    infinite invstddev, so variance is floored at 1e-10.
+    infinite invstddev, so variance is floored at 1e-10. An item with NaN or inf is refused
+    (``ValueError`` naming the item and where in it): it would poison every bin's statistics.
     """
     if kind not in ("auto", "waveform", "features"):
         raise ValueError(f"kind must be one of ('auto', 'waveform', 'features'), got {kind!r}.")
@@ -298,7 +214,7 @@ def compute_global_stats(
     total_sq = torch.zeros(N_MELS, dtype=torch.float64)
     count = 0
     with torch.no_grad():
-        for item in corpus:
+        for i, item in enumerate(corpus):
             item = torch.as_tensor(item)
             is_features = kind == "features" or (
                 kind == "auto" and item.dim() == 2 and item.size(1) == N_MELS and item.size(0) != 1
@@ -306,9 +222,10 @@ def compute_global_stats(
             if is_features:
                 if item.dim() != 2 or item.size(1) != N_MELS:
                     raise ValueError(f"features must have shape (T, {N_MELS}), got {tuple(item.shape)}.")
+                check_finite(item, f"corpus item {i} (log-mel features (T, F))")
                 feats = item
             else:
-                feats = extractor.log_mel(item)
+                feats = extractor._log_mel(item, None, f"corpus item {i}")
             feats = feats.to(torch.float64)
             total += feats.sum(0)
             total_sq += feats.pow(2).sum(0)
@@ -351,12 +268,14 @@ class StreamingFeatureExtractor:
     full-utterance features at segment edges.
 
     A stream holding 200 samples or fewer at ``flush`` raises ``ValueError``, as the full
-    extractor does; empty chunks are fine. After ``flush`` call :meth:`reset` to reuse it.
+    extractor does; empty chunks are fine. A chunk holding NaN or inf is refused (the message
+    gives its position in the chunk and in the stream) and leaves the stream as it was.
+    After ``flush`` call :meth:`reset` to reuse it.
     """
 
     def __init__(self, extractor: Optional[FeatureExtractor] = None):
         self.extractor = extractor if extractor is not None else FeatureExtractor()
-        self.mel = _log_mel_transform(center=False)
+        self.mel = mel_spectrogram(center=False)
         self.pad = N_FFT // 2
         self.reset()
 
@@ -385,17 +304,20 @@ class StreamingFeatureExtractor:
         lo = self._next_frame * HOP_LENGTH - self._buffer_start
         hi = last_frame * HOP_LENGTH + N_FFT - self._buffer_start
         mel = self.mel.to(padded.device)(padded[lo:hi]).transpose(1, 0)
+        log_mel = piecewise_linear_log(mel * GAIN)
+        check_log_mel_finite(log_mel, padded[lo:hi], "streamed audio")
         self._next_frame = last_frame + 1
-        return self.extractor.normalize(piecewise_linear_log(mel * GAIN))
+        return self.extractor.normalize(log_mel)
 
     def __call__(self, chunk: torch.Tensor, sample_rate: Optional[int] = None) -> torch.Tensor:
         """Feed ``chunk`` ``(n,)`` or ``(1, n)`` (n may be 0); return newly final frames ``(T_new, F)``."""
         if self._finished:
             raise ValueError("stream already flushed; call reset() to start a new utterance.")
         if sample_rate is not None:
-            _check_sample_rate(sample_rate)
+            check_sample_rate(sample_rate)
         mean = self.extractor.mean
-        chunk = _as_mono(chunk, name="chunk", allow_empty=True).to(device=mean.device, dtype=mean.dtype)
+        chunk = check_waveform(chunk, "chunk", allow_empty=True, stream_offset=self._num_samples)
+        chunk = chunk.to(device=mean.device, dtype=mean.dtype)
         self._buffer = torch.cat([self._buffer.to(mean.device), chunk])
         self._num_samples += chunk.numel()
         if not self._started:

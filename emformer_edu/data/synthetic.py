@@ -15,7 +15,9 @@ SNR. Each token also gets its own duration, slight pitch jitter and glide, stres
 onset/offset ramps. Different symbols differ in *where* the energy is; the voice changes
 pitch and shifts formants a little, so a model must learn envelopes, not exact tones.
 
-Alignments, vocabulary and batches follow :mod:`emformer_edu.data.corpus`.
+Alignments, vocabulary and batches follow :mod:`emformer_edu.data.corpus`; the settings
+(:class:`SyntheticConfig`, :class:`Speaker`) and the limits that keep every utterance
+finite, audible and in [-1, 1] are in :mod:`emformer_edu.data.synthetic_config`.
 
 Everything is drawn from ``numpy.random.Generator`` seeded by ``(seed, index)``, so item i
 of a dataset is the same audio on every machine and every call, whatever the order.
@@ -29,14 +31,12 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .corpus import LETTER_NAMES, Alignment, Utterance, Vocabulary
-from .features import HOP_LENGTH, N_FFT, SAMPLE_RATE
+from .corpus import Alignment, Utterance, Vocabulary
+from .log_mel import SAMPLE_RATE
+from .synthetic_config import F0_JITTER, MAX_VOICED_HZ, TABLE_SIZE, Speaker, SyntheticConfig
 
 __all__ = ["SymbolSignature", "make_signatures", "SyntheticConfig", "Speaker", "SpeechSynthesizer",
            "SyntheticSpeechDataset"]
-
-_TABLE_SIZE = 2048  # one pitch period of the voiced source, looked up with interpolation
-_MAX_VOICED_HZ = 5000.0  # highest overtone rendered; well below Nyquist (8 kHz), no aliasing
 
 
 # ----------------------------------------------------------------------------- signatures
@@ -118,79 +118,15 @@ def make_signatures(vocab: Vocabulary, seed: int = 0, min_distance: float = 1.0)
     return tuple(out)
 
 
-# ----------------------------------------------------------------------------- config
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Ranges ``(low, high)`` are sampled uniformly. Times in seconds.
-
-    Token durations and gaps are nominal values at speaking rate 1; the spoken duration is
-    ``nominal / rate``, so it lies in :attr:`token_duration_bounds_s`.
-    """
-
-    num_tokens: int = 20
-    tokens_per_utterance: Tuple[int, int] = (3, 10)
-    token_duration_s: Tuple[float, float] = (0.08, 0.20)
-    speaking_rate: Tuple[float, float] = (0.8, 1.25)
-    gap_s: Tuple[float, float] = (0.0, 0.10)  # silence between tokens (nominal)
-    edge_silence_s: Tuple[float, float] = (0.05, 0.25)  # before the first / after the last token
-    f0_hz: Tuple[float, float] = (90.0, 240.0)
-    formant_scale: Tuple[float, float] = (0.93, 1.07)
-    snr_db: Tuple[float, float] = (10.0, 35.0)
-    peak: Tuple[float, float] = (0.25, 0.9)  # final peak amplitude
-    ramp_s: float = 0.015  # raised-cosine onset/offset
-    allow_repeats: bool = False  # same token twice in a row: boundary only visible through a gap
-    signature_seed: int = 0  # which language: the symbol sounds
-
-    def __post_init__(self):
-        if not 2 <= self.num_tokens <= len(LETTER_NAMES):
-            raise ValueError(f"num_tokens must be in [2, {len(LETTER_NAMES)}], got {self.num_tokens!r}.")
-        for name in ("tokens_per_utterance", "token_duration_s", "speaking_rate", "gap_s",
-                     "edge_silence_s", "f0_hz", "formant_scale", "snr_db", "peak"):
-            lo, hi = getattr(self, name)
-            if not lo <= hi:
-                raise ValueError(f"{name} must be a range (low, high) with low <= high, got {(lo, hi)}.")
-        if self.tokens_per_utterance[0] < 1:
-            raise ValueError(f"tokens_per_utterance must start at >= 1, got {self.tokens_per_utterance}.")
-        if self.token_duration_s[0] <= 0 or self.speaking_rate[0] <= 0 or self.f0_hz[0] <= 0:
-            raise ValueError("token_duration_s, speaking_rate and f0_hz must be positive.")
-        if min(self.gap_s[0], self.edge_silence_s[0], self.ramp_s) < 0:
-            raise ValueError("gap_s, edge_silence_s and ramp_s must be >= 0.")
-        # A token must span at least one frame, and the shortest possible utterance must be
-        # longer than the 200 samples the centred STFT needs.
-        shortest_token = self.token_duration_s[0] / self.speaking_rate[1] * SAMPLE_RATE
-        if shortest_token < HOP_LENGTH:
-            raise ValueError("shortest token would be under one frame (10 ms); raise token_duration_s.")
-        if shortest_token + 2 * self.edge_silence_s[0] * SAMPLE_RATE <= N_FFT // 2:
-            raise ValueError("shortest utterance would be under 201 samples; raise edge_silence_s or token_duration_s.")
-
-    @property
-    def token_duration_bounds_s(self) -> Tuple[float, float]:
-        """Shortest and longest spoken token: ``(dur_lo / rate_hi, dur_hi / rate_lo)``."""
-        return (self.token_duration_s[0] / self.speaking_rate[1], self.token_duration_s[1] / self.speaking_rate[0])
-
-    @property
-    def expected_token_duration_s(self) -> float:
-        """Mean spoken duration ``E[dur] * E[1 / rate]`` (dur and rate independent, uniform)."""
-        (a, b), (c, d) = self.token_duration_s, self.speaking_rate
-        inv_rate = 1.0 / c if c == d else math.log(d / c) / (d - c)
-        return 0.5 * (a + b) * inv_rate
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """The voice and recording conditions of one utterance."""
-
-    f0_hz: float
-    formant_scale: float
-    rate: float
-    snr_db: float
-    noise_slope: float  # background noise spectrum ~ 1 / f ** slope (0 white, 1 pink)
-    peak: float
-
-
 def _as_rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
+    # numpy's own message ("expected non-negative integer") names neither the argument nor the value.
+    parts = seed if isinstance(seed, (list, tuple)) else [seed]
+    if any(isinstance(p, bool) or (isinstance(p, (int, np.integer)) and p < 0) for p in parts):
+        raise ValueError(
+            f"seed must be an integer in [0, inf), a sequence of them or a numpy Generator, got {seed!r}."
+        )
     return np.random.default_rng(seed)
 
 
@@ -260,18 +196,18 @@ class SpeechSynthesizer:
         if sig.voiced_gain > 0:
             # Voiced source: one period as a wavetable (harmonic h gets the envelope at h * f0),
             # then read at the instantaneous pitch; cheaper than summing sinusoids per sample.
-            f0 = spk.f0_hz * rng.uniform(0.95, 1.05)
-            harmonics = np.arange(1, int(_MAX_VOICED_HZ // f0) + 1)
+            f0 = spk.f0_hz * rng.uniform(*F0_JITTER)
+            harmonics = np.arange(1, int(MAX_VOICED_HZ // f0) + 1)
             amps = sig.voiced_envelope(harmonics * f0, spk.formant_scale) + 0.02 / harmonics  # + weak glottal tilt
-            spec = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
+            spec = np.zeros(TABLE_SIZE // 2 + 1, dtype=np.complex128)
             spec[harmonics] = amps * np.exp(2j * np.pi * rng.random(harmonics.size))
-            table = np.fft.irfft(spec, _TABLE_SIZE)
+            table = np.fft.irfft(spec, TABLE_SIZE)
             glide = rng.uniform(-0.08, 0.08)  # pitch moves by +-8 % across the token
             f0_t = f0 * (1.0 + glide * (np.arange(n) / n - 0.5))
-            phase = (rng.random() + np.cumsum(f0_t) / SAMPLE_RATE) % 1.0 * _TABLE_SIZE
+            phase = (rng.random() + np.cumsum(f0_t) / SAMPLE_RATE) % 1.0 * TABLE_SIZE
             i0 = phase.astype(np.int64)
             frac = phase - i0
-            voiced = table[i0] * (1.0 - frac) + table[(i0 + 1) % _TABLE_SIZE] * frac
+            voiced = table[i0] * (1.0 - frac) + table[(i0 + 1) % TABLE_SIZE] * frac
             out += sig.voiced_gain * voiced / max(_rms(voiced), 1e-12)
         if sig.noise_gain > 0:
             hiss = _band_noise(rng, n, lambda f: sig.noise_envelope(f, spk.formant_scale))

@@ -20,7 +20,7 @@ from typing import List, Optional
 
 import torch
 
-from .segments import num_segments, segment_spans
+from .segments import segment_spans
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def training_mask(
             allowed[rs, utt_cols] = True
             if use_mem:
                 allowed[rs, mem_cols] = True
-        if use_mem:  # a summary never reads memory: that would feed memory back into itself
+        if use_mem:  # torchaudio's design: a summary reads its segment and context, not the memory bank
             rs = slice(sum_rows[i].start, sum_rows[i].stop)
             allowed[rs, rc_cols] = True
             allowed[rs, utt_cols] = True

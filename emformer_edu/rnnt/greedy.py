@@ -5,10 +5,12 @@ the predictor, a blank moves on to the next frame.
 
 Notation: B batch, T frames, V vocabulary (incl. blank), D model dim.
 """
+import math
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
+from ..checks import check_finite
 from .common import PredictorState, _check_batch, _check_blank, _check_positive_int, _predict_blank
 
 
@@ -68,9 +70,13 @@ def greedy_search(
 
     Returns:
         GreedyState with the cumulative tokens/timesteps (global frame indices).
+
+    Raises:
+        ValueError: NaN or inf in ``enc_out`` or in the joiner's logits (it says where).
     """
     _check_batch(enc_out, enc_lengths)
     _check_positive_int("max_symbols_per_frame", max_symbols_per_frame)
+    check_finite(enc_out, "enc_out")  # argmax of NaN logits is token 0: a confident wrong transcript
     B, T, _ = enc_out.shape
     device = enc_out.device
     if state is None:
@@ -93,7 +99,9 @@ def greedy_search(
             if not checked:
                 _check_blank(blank, logits.shape[-1])
                 checked = True
-            best = logits.argmax(dim=-1)  # (B,)
+            top, best = logits.max(dim=-1)  # (B,): argmax, and its value to test cheaply
+            if not all(map(math.isfinite, top.tolist())):  # a NaN or +inf logit becomes its row's max
+                check_finite(logits, "joiner logits")  # e.g. a model whose weights hold NaN
             emit = active & (best != blank)
             rows = emit.nonzero().flatten().tolist()
             if not rows:
@@ -123,6 +131,7 @@ def greedy_decode(
         encoder frame at which each was emitted.
     """
     _check_batch(input, lengths)
+    check_finite(input, "input")  # before the encoder, so the message points at the features
     enc_out, enc_lengths = model.transcribe(input, lengths)
     state = greedy_search(model, enc_out, enc_lengths, blank, max_symbols_per_frame)
     return state.tokens, state.timesteps
@@ -148,6 +157,7 @@ def greedy_infer(
         (decoder_state, state): cumulative GreedyState and the new transcriber state.
     """
     _check_batch(input, lengths)
+    check_finite(input, "input")
     enc_out, enc_lengths, state = model.transcribe_streaming(input, lengths, state)
     decoder_state = greedy_search(model, enc_out, enc_lengths, blank, max_symbols_per_frame, decoder_state)
     return decoder_state, state

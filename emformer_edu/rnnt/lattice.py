@@ -1,38 +1,151 @@
-"""The RNN-T alignment lattice of ONE utterance: the tables the notebooks draw.
+"""The RNN-T alignment lattice, and alpha, beta and Viterbi as plain loops.
 
-Notation: T frames (joiner time steps), U target length, V vocabulary.
+Notation: B batch, T frames (joiner time steps), U target length, V vocabulary.
 
-The lattice is the T x (U+1) grid of nodes (t, u) = "at frame t, u tokens
-emitted so far". From every node two edges leave: *blank* to (t+1, u) and
-*emit* of the next token to (t, u+1); an alignment runs from (0, 0) to
-(T-1, U) and ends with one final blank. The edge log-probabilities come from
-:func:`emformer_edu.loss.lattice_log_probs` and every recursion from
-:mod:`emformer_edu.loss`; this module only slices one utterance out and adds
-the Viterbi back-trace and forced alignment.
+The joiner scores every pair (frame t, tokens emitted so far u) with V logits:
+``logits`` (B, T, U+1, V). The lattice is the T x (U+1) grid of nodes (t, u).
+Two edges leave every node: *blank* to (t+1, u) and *emit* of the next token
+to (t, u+1). An alignment runs from (0, 0) to (T-1, U) and ends with one final
+blank. Only two numbers per node matter, the log-probs of those two edges:
+:func:`lattice_log_probs` reads them out as two (B, T, U+1) tables, and every
+loss in :mod:`.loss` and :mod:`.loss_fast` starts from the same function.
+
+For ONE utterance, with ``blank_lp`` and ``emit_lp`` of shape (T, U+1):
+
+* :func:`log_alpha` (all ways to reach a node), :func:`log_beta` (all ways to
+  finish from it, final blank included, so log P = beta[0, 0]) and
+  :func:`viterbi` (the best way) are plain loops over t and u: the code the
+  notebooks show. :mod:`.loss_fast` computes the same tables for a whole batch
+  at once, and the tests check that the two agree.
+* :func:`lattice_tables` adds the posteriors, :func:`forced_align` runs a model
+  and returns its Viterbi alignment of a known transcript.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from .loss import alignment_paths, alpha_beta, edge_posteriors, lattice_log_probs
+from .inputs import check_inputs
 
 __all__ = [
-    "Lattice",
-    "LatticeAlignment",
-    "utterance_lattice",
-    "lattice_tables",
-    "viterbi",
-    "token_frames",
-    "path_log_probs",
-    "forced_align",
+    "lattice_log_probs", "alignment_paths", "Lattice", "LatticeAlignment", "utterance_lattice",
+    "log_alpha", "log_beta", "lattice_tables", "viterbi", "token_frames", "path_log_probs", "forced_align",
 ]
 
+NEG_INF = float("-inf")  # log of probability 0
+# The batched edge tables live side by side in one (B, T, U+1, 2) tensor, so one
+# gather reads both and one mask cuts both to each utterance's lengths.
+EMIT, BLANK = 0, 1  # emit: (t, u) -> (t, u+1); blank: (t, u) -> (t+1, u)
+
 Edge = Tuple[int, int, str]  # (t, u, "blank" | "emit"): the edge leaving node (t, u)
+
+
+# --------------------------------------------------------------------------
+# A batch of lattices: the edge tables
+# --------------------------------------------------------------------------
+
+
+def _mask_lattice_(edges: Tensor, logit_lengths: Tensor, target_lengths: Tensor) -> Tensor:
+    """Set non-existent edges of (B, T, U+1, 2) ``edges`` to -inf, in place.
+
+    Node (t, u) exists iff t < T_b and u <= U_b; its emit edge also needs u < U_b.
+    """
+    B, T, U1, _ = edges.shape
+    dev = edges.device
+    ll = logit_lengths.to(dev).view(B, 1, 1, 1)
+    tl = target_lengths.to(dev).view(B, 1, 1, 1)
+    u_limit = tl + torch.tensor([0, 1], device=dev)  # emit: u < U_b, blank: u < U_b + 1
+    gone = (torch.arange(T, device=dev).view(1, T, 1, 1) >= ll) | (
+        torch.arange(U1, device=dev).view(1, 1, U1, 1) >= u_limit)
+    return edges.masked_fill_(gone, NEG_INF)
+
+
+def _lattice(logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_lengths: Tensor,
+             blank: int, fused_log_softmax: bool) -> Tuple[Tensor, Tensor]:
+    """Masked edge log-probs ``edges`` (B, T, U+1, 2), plus the full log-probs.
+
+    ``edges[..., EMIT]`` and ``edges[..., BLANK]`` are the emit and blank
+    tables. The second result is the (B, T, U+1, V) tensor they were read
+    from: ``log_softmax(logits)`` when fused (a new tensor, which the fast
+    loss recycles into its gradient), else ``logits`` itself.
+    """
+    B, T, U1, V = logits.shape
+    U = U1 - 1
+    dev = logits.device
+    log_probs = torch.log_softmax(logits, dim=-1) if fused_log_softmax else logits
+    # Column to read per (u, edge): the target for emit, blank for blank. Padding
+    # positions (and u = U) read the blank column too: any valid index will do,
+    # the mask removes them.
+    tok = torch.where(torch.arange(U, device=dev) < target_lengths.to(dev).view(B, 1),
+                      targets.to(dev).long(), blank)
+    index = torch.full((B, 1, U1, 2), blank, dtype=torch.long, device=dev)
+    index[:, 0, :U, EMIT] = tok
+    edges = torch.gather(log_probs, 3, index.expand(B, T, U1, 2))
+    return _mask_lattice_(edges, logit_lengths, target_lengths), log_probs
+
+
+def lattice_log_probs(logits: Tensor, targets: Tensor, logit_lengths: Optional[Tensor] = None,
+                      target_lengths: Optional[Tensor] = None, blank: int = -1,
+                      fused_log_softmax: bool = True) -> Tuple[Tensor, Tensor]:
+    """The RNN-T lattice: blank and emit log-probabilities of every node.
+
+    Args:
+        logits: (B, T, U+1, V) joiner output (or log-probs if ``fused_log_softmax=False``).
+        targets: (B, U) target tokens.
+        logit_lengths, target_lengths: (B,) valid lengths; default full.
+        blank: blank index (negative counts from the end).
+        fused_log_softmax: apply log-softmax over V first.
+
+    Returns:
+        ``(blank_lp, emit_lp)``, each (B, T, U+1). ``blank_lp[b, t, u]`` is
+        log P(blank | t, u) (edge (t, u) -> (t+1, u)); ``emit_lp[b, t, u]`` is
+        log P(targets[b, u] | t, u) (edge (t, u) -> (t, u+1)). Edges that do
+        not exist (beyond the lengths; emit at u = U_b) are ``-inf``.
+        Differentiable w.r.t. ``logits``.
+    """
+    B, T, U1, V = logits.shape
+    if logit_lengths is None:
+        logit_lengths = torch.full((B,), T, dtype=torch.int32, device=logits.device)
+    if target_lengths is None:
+        target_lengths = torch.full((B,), U1 - 1, dtype=torch.int32, device=logits.device)
+    blank = check_inputs(logits, targets, logit_lengths, target_lengths, blank, "none", check_nan=False)
+    edges, _ = _lattice(logits, targets, logit_lengths, target_lengths, blank, fused_log_softmax)
+    return edges[..., BLANK], edges[..., EMIT]
+
+
+def alignment_paths(T: int, U: int) -> Iterator[List[Edge]]:
+    """Every alignment through a T x (U+1) lattice, as lists of edges.
+
+    An edge is ``(t, u, kind)``: it leaves node (t, u), ``kind`` is
+    ``"blank"`` (to (t+1, u)) or ``"emit"`` (to (t, u+1)). Each path has
+    T + U edges and ends with the final blank out of (T-1, U). There are
+    C(T-1+U, U) paths: choose where the U emits go among the first T-1+U moves.
+    """
+    moves = T - 1 + U
+    for emit_at in itertools.combinations(range(moves), U):
+        emit_set = set(emit_at)
+        t = u = 0
+        path = []
+        for k in range(moves):
+            if k in emit_set:
+                path.append((t, u, "emit"))
+                u += 1
+            else:
+                path.append((t, u, "blank"))
+                t += 1
+        path.append((t, u, "blank"))
+        yield path
+
+
+# --------------------------------------------------------------------------
+# One utterance: the (T, U+1) tables the notebooks draw
+# --------------------------------------------------------------------------
 
 
 @dataclass
@@ -84,24 +197,9 @@ class LatticeAlignment:
         return [(t, u) for t, u, _ in self.path]
 
 
-def _as_tables(blank_lp: Tensor, emit_lp: Tensor):
-    if blank_lp.dim() != 2 or emit_lp.shape != blank_lp.shape:
-        raise ValueError(
-            f"blank_lp and emit_lp must both be (T, U+1), got {tuple(blank_lp.shape)} and {tuple(emit_lp.shape)}")
-    T, U1 = blank_lp.shape
-    if T < 1 or U1 < 1:
-        raise ValueError(f"the lattice needs T >= 1 and U+1 >= 1, got (T, U+1) = ({T}, {U1})")
-    lengths = (torch.tensor([T], device=blank_lp.device), torch.tensor([U1 - 1], device=blank_lp.device))
-    return blank_lp.detach()[None], emit_lp.detach()[None], lengths
-
-
-def utterance_lattice(
-    logits: Tensor,
-    tokens: Union[Sequence[int], Tensor],
-    blank: int = -1,
-    fused_log_softmax: bool = True,
-) -> Tuple[Tensor, Tensor]:
-    """Blank and emit log-probs of one utterance.
+def utterance_lattice(logits: Tensor, tokens: Union[Sequence[int], Tensor], blank: int = -1,
+                      fused_log_softmax: bool = True) -> Tuple[Tensor, Tensor]:
+    """Blank and emit log-probs of one utterance: :func:`lattice_log_probs` with B = 1.
 
     Args:
         logits: (T, U+1, V) joiner output for this utterance.
@@ -124,26 +222,107 @@ def utterance_lattice(
     return blank_lp[0], emit_lp[0]
 
 
+def _check_tables(blank_lp: Tensor, emit_lp: Tensor) -> None:
+    if blank_lp.dim() != 2 or emit_lp.shape != blank_lp.shape:
+        raise ValueError(
+            f"blank_lp and emit_lp must both be (T, U+1), got {tuple(blank_lp.shape)} and {tuple(emit_lp.shape)}")
+    if blank_lp.shape[0] < 1 or blank_lp.shape[1] < 1:
+        raise ValueError(f"the lattice needs T >= 1 and U+1 >= 1, got (T, U+1) = {tuple(blank_lp.shape)}")
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(e^a + e^b) without overflow; -inf (probability 0) is the identity."""
+    if a == NEG_INF or b == NEG_INF:
+        return max(a, b)
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+# Sum over paths (log-probabilities) or keep the best one (Viterbi scores):
+# the recursions are the same, only the way two incoming scores combine differs.
+_SEMIRINGS = {"log": _logaddexp, "max": max}
+
+
+def _semiring(name: str):
+    if name not in _SEMIRINGS:
+        raise ValueError(f"semiring must be 'log' or 'max', got {name!r}")
+    return _SEMIRINGS[name]
+
+
+def log_alpha(blank_lp: Tensor, emit_lp: Tensor, semiring: str = "log") -> Tensor:
+    """alpha[t, u]: log-prob of all partial alignments from (0, 0) to (t, u).
+
+    Every path into (t, u) arrives by a blank from (t-1, u) or by an emit from
+    (t, u-1), so alpha fills the grid row by row from alpha[0, 0] = log 1.
+
+    Args:
+        blank_lp, emit_lp: (T, U+1), e.g. from :func:`utterance_lattice`.
+        semiring: ``"log"`` sums over paths; ``"max"`` keeps the best one.
+
+    Returns:
+        (T, U+1), dtype and device of ``blank_lp`` (computed in float64).
+    """
+    plus = _semiring(semiring)
+    _check_tables(blank_lp, emit_lp)
+    blank, emit = blank_lp.tolist(), emit_lp.tolist()
+    T, U1 = len(blank), len(blank[0])
+    alpha = [[NEG_INF] * U1 for _ in range(T)]
+    alpha[0][0] = 0.0  # the empty path, probability 1
+    for t in range(T):
+        for u in range(U1):
+            if t > 0:
+                alpha[t][u] = plus(alpha[t][u], alpha[t - 1][u] + blank[t - 1][u])
+            if u > 0:
+                alpha[t][u] = plus(alpha[t][u], alpha[t][u - 1] + emit[t][u - 1])
+    return blank_lp.new_tensor(alpha)
+
+
+def log_beta(blank_lp: Tensor, emit_lp: Tensor, semiring: str = "log") -> Tensor:
+    """beta[t, u]: log-prob of all ways to finish from (t, u), final blank included.
+
+    The mirror image of :func:`log_alpha`: every path out of (t, u) leaves by a
+    blank to (t+1, u) or an emit to (t, u+1). Paths end with the blank out of
+    (T-1, U), so beta[T-1, U] = blank_lp[T-1, U] and log P = beta[0, 0].
+
+    Args and result as for :func:`log_alpha`.
+    """
+    plus = _semiring(semiring)
+    _check_tables(blank_lp, emit_lp)
+    blank, emit = blank_lp.tolist(), emit_lp.tolist()
+    T, U1 = len(blank), len(blank[0])
+    beta = [[NEG_INF] * U1 for _ in range(T)]
+    beta[T - 1][U1 - 1] = blank[T - 1][U1 - 1]  # the final blank
+    for t in reversed(range(T)):
+        for u in reversed(range(U1)):
+            if t < T - 1:
+                beta[t][u] = plus(beta[t][u], blank[t][u] + beta[t + 1][u])
+            if u < U1 - 1:
+                beta[t][u] = plus(beta[t][u], emit[t][u] + beta[t][u + 1])
+    return blank_lp.new_tensor(beta)
+
+
 def lattice_tables(blank_lp: Tensor, emit_lp: Tensor) -> Lattice:
     """Alpha, beta and posteriors of one utterance's lattice.
+
+    The posterior of edge a -> b is alpha(a) * P(edge) * beta(b) / P: the share
+    of the total probability carried by the alignments that use it.
 
     Args:
         blank_lp, emit_lp: (T, U+1), e.g. from :func:`utterance_lattice`.
     """
-    b, e, (ll, tl) = _as_tables(blank_lp, emit_lp)
-    T = b.shape[1]
-    alpha, beta, log_prob = alpha_beta(b, e, ll, tl)
-    post_blank, post_emit, _ = edge_posteriors(b, e, ll, tl)
+    blank_lp, emit_lp = blank_lp.detach(), emit_lp.detach()
+    alpha, beta = log_alpha(blank_lp, emit_lp), log_beta(blank_lp, emit_lp)
+    log_prob = beta[0, 0]
+    # beta where each edge lands. A blank off the last frame leaves the lattice:
+    # only the final one, out of (T-1, U), is part of a path (log 1 after it).
+    after_blank = torch.cat([beta[1:], torch.full_like(beta[:1], NEG_INF)])
+    after_blank[-1, -1] = 0.0
+    after_emit = torch.cat([beta[:, 1:], torch.full_like(beta[:, :1], NEG_INF)], dim=1)
+    blank_post = torch.exp(alpha + blank_lp + after_blank - log_prob)
+    emit_post = torch.exp(alpha + emit_lp + after_emit - log_prob)
     return Lattice(
-        blank_lp=b[0],
-        emit_lp=e[0],
-        log_alpha=alpha[0, :T],  # drop the sink row
-        log_beta=beta[0, :T],
-        log_prob=float(log_prob[0]),
+        blank_lp=blank_lp, emit_lp=emit_lp, log_alpha=alpha, log_beta=beta, log_prob=float(log_prob),
         # Every path through a node leaves it by exactly one of its two edges.
-        node_posterior=post_blank[0] + post_emit[0],
-        blank_posterior=post_blank[0],
-        emit_posterior=post_emit[0],
+        node_posterior=blank_post + emit_post, blank_posterior=blank_post, emit_posterior=emit_post,
     )
 
 
@@ -152,10 +331,10 @@ def token_frames(path: Sequence[Edge]) -> List[int]:
     return [t for t, _, kind in path if kind == "emit"]
 
 
-def path_log_probs(blank_lp, emit_lp) -> List[tuple]:
-    """Every alignment of a ``(T, U+1)`` lattice with its log-probability: ``[(path, log_p), ...]``.
+def path_log_probs(blank_lp: Tensor, emit_lp: Tensor) -> List[Tuple[List[Edge], float]]:
+    """Every alignment of a (T, U+1) lattice with its log-probability: ``[(path, log_p), ...]``.
 
-    Paths come from :func:`~emformer_edu.rnnt.loss.alignment_paths`; a path's log-probability is the sum
+    Paths come from :func:`alignment_paths`; a path's log-probability is the sum
     of its edges' log-probabilities, ``blank_lp[t, u]`` or ``emit_lp[t, u]``.
     """
     T, U1 = blank_lp.shape
@@ -167,42 +346,35 @@ def path_log_probs(blank_lp, emit_lp) -> List[tuple]:
 def viterbi(blank_lp: Tensor, emit_lp: Tensor) -> LatticeAlignment:
     """The single most probable alignment of one utterance.
 
-    Max-product version of alpha (same wavefront as the loss, with max in
-    place of logaddexp), then a back-trace from the final blank.
+    :func:`log_alpha` with max in place of logaddexp gives the best score into
+    every node; the path is read back from the final blank, at each node
+    taking the predecessor that realises its score.
 
     Args:
         blank_lp, emit_lp: (T, U+1), e.g. from :func:`utterance_lattice`.
     """
-    b, e, (ll, tl) = _as_tables(blank_lp, emit_lp)
-    T, U1 = b.shape[1:]
-    U = U1 - 1
-    best, _, _ = alpha_beta(b, e, ll, tl, semiring="max")
-    best, blank_l, emit_l = best[0].tolist(), b[0].tolist(), e[0].tolist()
-    if best[T][U] == float("-inf"):
+    best = log_alpha(blank_lp, emit_lp, semiring="max").tolist()
+    blank, emit = blank_lp.tolist(), emit_lp.tolist()
+    t, u = len(blank) - 1, len(blank[0]) - 1
+    log_prob = best[t][u] + blank[t][u]  # then the final blank
+    if log_prob == NEG_INF:
         raise ValueError("every alignment has probability 0; there is no best path")
-    path = [(T - 1, U, "blank")]
-    t, u = T - 1, U
+    path = [(t, u, "blank")]
     while (t, u) != (0, 0):
-        # Which predecessor realises best[t][u]? Ties go to blank (emit later).
-        via_blank = best[t - 1][u] + blank_l[t - 1][u] if t > 0 else float("-inf")
-        via_emit = best[t][u - 1] + emit_l[t][u - 1] if u > 0 else float("-inf")
-        if via_blank >= via_emit:
+        via_blank = best[t - 1][u] + blank[t - 1][u] if t > 0 else NEG_INF
+        via_emit = best[t][u - 1] + emit[t][u - 1] if u > 0 else NEG_INF
+        if via_blank >= via_emit:  # ties go to blank: emit as late as the scores allow
             t -= 1
             path.append((t, u, "blank"))
         else:
             u -= 1
             path.append((t, u, "emit"))
     path.reverse()
-    return LatticeAlignment(path=path, log_prob=best[T][U], token_frames=token_frames(path))
+    return LatticeAlignment(path=path, log_prob=log_prob, token_frames=token_frames(path))
 
 
-def forced_align(
-    model: torch.nn.Module,
-    features: Tensor,
-    feature_length: Union[int, Tensor],
-    tokens: Union[Sequence[int], Tensor],
-    blank: int,
-) -> LatticeAlignment:
+def forced_align(model: torch.nn.Module, features: Tensor, feature_length: Union[int, Tensor],
+                 tokens: Union[Sequence[int], Tensor], blank: int) -> LatticeAlignment:
     """Best alignment of a known transcript through an RNN-T model.
 
     Runs ``model.transcribe``, ``model.predict`` on ``[blank] + tokens`` (the

@@ -12,8 +12,9 @@ import torch
 
 from ..checks import check_finite
 from ..transducer.streaming import streaming_chunks
-from .beam_search import RNNTBeamSearch
+from .beam_search_fast import RNNTBeamSearch
 from .greedy import greedy_decode, greedy_search
+
 
 @torch.no_grad()
 def decode_streaming(
@@ -34,6 +35,7 @@ def decode_streaming(
     Returns:
         ``(tokens, timesteps)``: emitted token ids and the encoder frame of each.
     """
+    check_finite(features, "features")  # before the encoder: NaN would decode to confident garbage
     transcriber = model.transcriber
     chunks = streaming_chunks(features, transcriber.segment_length, transcriber.right_context_length)
     state, greedy, hyps = None, None, None
@@ -63,6 +65,7 @@ def decode(
     a time (each utterance cut to its own ``T_b + R`` frames). Returns per-utterance
     ``(tokens, timesteps)`` lists (token ids without blanks, encoder frame of each).
     """
+    check_finite(features, "features")
     if not streaming and beam_width is None:
         return greedy_decode(model, features, lengths, blank)
     R = model.transcriber.right_context_length

@@ -1,5 +1,5 @@
 """``python -m emformer_edu.train``: train a small streaming Emformer RNN-T (see ``--help``)."""
-from .trainer import main
+from .cli import main
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ corpus generator really spoke it.
 Time bookkeeping. Feature frame ``t`` is 10 ms (hop 160 samples at 16 kHz). After time
 reduction by ``stride``, encoder frame ``k`` covers input frames ``[k * stride, (k + 1) * stride)``.
 A token emitted at encoder frame ``k`` is compared with the true span ``[start_frame, end_frame)``
-of :class:`~emformer_edu.synthetic.Alignment`:
+of :class:`~emformer_edu.data.corpus.Alignment`:
 
 * ``start_delay = k * stride - start_frame``: from the true onset to the first input frame of
   the emitting encoder frame;
@@ -169,7 +169,7 @@ def forced_alignment_frames(
 ) -> List[List[int]]:
     """Encoder frame of each *reference* token on the model's best (Viterbi) path.
 
-    :func:`emformer_edu.lattice.forced_align` per utterance (model in eval mode). Returns,
+    :func:`emformer_edu.rnnt.lattice.forced_align` per utterance (model in eval mode). Returns,
     per utterance, one frame per true token (non-decreasing).
     """
 

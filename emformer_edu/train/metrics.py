@@ -6,13 +6,14 @@
 * :func:`evaluate`: decode utterances in full context or chunk by chunk, greedily or by beam
   search (:mod:`emformer_edu.rnnt.recognize`), and score them.
 
-Notation: B batch, T frames, U target length, V vocabulary (incl. blank), F mel bins.
+Notation: B batch, T frames, U target length, V vocabulary (incl. blank), F mel bins, R right context.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
 
+from ..checks import check_finite
 from ..data.corpus import Utterance
 from ..data.features import FeatureExtractor
 from ..rnnt.recognize import decode
@@ -96,7 +97,16 @@ def evaluate(
         beam_width: ``None`` for greedy decoding, else beam search with this width.
         streaming: decode chunk by chunk (``transcribe_streaming``) instead of in full context.
     The model is put in eval mode for the call and restored afterwards.
+
+    Raises ``ValueError`` naming the utterance whose waveform holds NaN or inf (or whose features
+    the extractor refuses): decoding garbage features gives a stream of insertions that can push
+    the TER to thousands of percent from one utterance alone, hiding how the model does on the rest.
     """
+    utterances = list(utterances)
+    if sum(u.tokens.numel() for u in utterances) == 0:
+        raise ValueError(f"the {len(utterances)} reference transcripts hold no tokens: the TER is undefined.")
+    for i, u in enumerate(utterances):  # before decoding anything: fail in a second, not after minutes
+        check_finite(u.waveform, f"utterance {i} waveform")
     R = model.transcriber.right_context_length
     if extractor.right_padding != R:
         raise ValueError(
@@ -107,10 +117,12 @@ def evaluate(
     model.eval()
     try:
         refs, hyps, times = [], [], []
-        utterances = list(utterances)
         for i in range(0, len(utterances), batch_size):
             part = utterances[i : i + batch_size]
-            feats, lengths = extractor.batch([u.waveform for u in part])
+            try:
+                feats, lengths = extractor.batch([u.waveform for u in part])  # (B, T_max + R, F), (B,)
+            except ValueError as err:  # the extractor counts from 0 in each batch: give the offset
+                raise ValueError(f"utterances {i} to {i + len(part) - 1} (item k is utterance {i} + k): {err}") from err
             tok, ts = decode(model, feats, lengths, blank, beam_width, streaming)
             refs += [u.tokens.tolist() for u in part]
             hyps += tok

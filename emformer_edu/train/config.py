@@ -1,0 +1,71 @@
+"""Training settings: one dataclass whose fields are also the command-line options.
+
+Every field carries its help text in ``metadata["help"]``. :mod:`emformer_edu.train.cli` turns
+each field into a ``--kebab-case`` option with the field's type, default and help, so adding a
+field here adds the option; there is no second list to keep in step.
+
+Notation: B batch (``batch_size`` utterances), T frames, F mel bins.
+"""
+from dataclasses import dataclass, field
+
+from ..checks import check_positive
+
+
+def _field(default, help: str):
+    """A dataclass field with the help text the command line shows for it."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (all plain values, so they go into checkpoints and JSON).
+
+    Data: ``num_train`` utterances of ``SyntheticSpeechDataset(seed=train_seed)`` are
+    featurized once and kept in memory; the held-out set is ``num_valid`` utterances with
+    ``valid_seed`` (other seeds give other utterances). Feature statistics come from the
+    first ``stats_utterances`` training utterances.
+
+    Optimization: Adam(``lr``, betas (0.9, 0.98)), linear warm-up over ``warmup_steps``,
+    cosine decay to ``lr * final_lr_scale`` at ``steps``, gradient norm clipped to
+    ``grad_clip`` (0 disables).
+
+    SpecAugment (``spec_augment=True``): per utterance ``freq_masks`` bands of up to
+    ``freq_mask_width`` mel bins and ``time_masks`` spans of up to ``time_mask_width``
+    frames are set to 0 (the mean, in normalized units).
+    """
+
+    steps: int = _field(600, "optimizer steps; the learning-rate schedule ends there")
+    batch_size: int = _field(32, "utterances per step (B)")
+    lr: float = _field(2e-3, "peak Adam learning rate")
+    warmup_steps: int = _field(100, "linear warm-up steps before the cosine decay")
+    final_lr_scale: float = _field(0.02, "learning rate at the last step, as a fraction of lr")
+    grad_clip: float = _field(5.0, "largest gradient norm, 0: no clipping")
+    spec_augment: bool = _field(False, "mask random mel bands and frame spans of every training utterance")
+    freq_masks: int = _field(2, "SpecAugment: mel bands masked per utterance")
+    freq_mask_width: int = _field(12, "SpecAugment: widest masked band, in mel bins")
+    time_masks: int = _field(2, "SpecAugment: frame spans masked per utterance")
+    time_mask_width: int = _field(4, "SpecAugment: longest masked span, in frames (a token can be 6 frames)")
+    num_train: int = _field(3000, "training utterances, featurized once and kept in memory")
+    num_valid: int = _field(200, "held-out utterances for the greedy token error rate")
+    train_seed: int = _field(0, "seed of the synthetic training utterances")
+    valid_seed: int = _field(1, "seed of the held-out utterances (must differ from train_seed)")
+    stats_utterances: int = _field(500, "training utterances the feature statistics are computed on")
+    eval_every: int = _field(200, "steps between held-out evaluations, 0: at the end only")
+    seed: int = _field(0, "initial weights, data order, dropout and SpecAugment")
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances"):
+            check_positive(name, getattr(self, name))
+        for name in ("warmup_steps", "eval_every", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}.")
+        if not 0 <= self.final_lr_scale <= 1:
+            raise ValueError(f"final_lr_scale must be in [0, 1], got {self.final_lr_scale!r}.")
+        if not self.grad_clip >= 0:
+            raise ValueError(f"grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip!r}.")
+        if self.train_seed == self.valid_seed:
+            raise ValueError(f"train_seed and valid_seed must differ (same seed = same utterances), "
+                             f"both are {self.train_seed}.")
