@@ -24,6 +24,7 @@ makes exactly torchaudio's model calls, and no decoder can have a ratio below th
 
 import argparse
 import copy
+import dataclasses
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 import torch
 import torchaudio
 
+import emformer_edu
 from emformer_edu import emformer_rnnt_model
 from emformer_edu.rnnt.beam_search import RNNTBeamSearchReference
 from emformer_edu.rnnt.beam_search_fast import RNNTBeamSearch
@@ -43,35 +45,15 @@ TARGET = 0.8
 BEAM_WIDTH = 8
 SECONDS = 4.0
 HOP_S = 0.010
-CFG = dict(
-    input_dim=80,
-    encoding_dim=512,
-    num_symbols=4097,
-    segment_length=16,
-    right_context_length=4,
-    time_reduction_input_dim=128,
-    time_reduction_stride=4,
-    transformer_num_heads=8,
-    transformer_ffn_dim=2048,
-    transformer_num_layers=4,
-    transformer_dropout=0.0,
-    transformer_activation="gelu",
-    transformer_left_context_length=30,
-    transformer_max_memory_size=0,
-    transformer_weight_init_scale_strategy="depthwise",
-    transformer_tanh_on_mem=True,
-    symbol_embedding_dim=512,
-    num_lstm_layers=3,
-    lstm_layer_norm=True,
-    lstm_layer_norm_epsilon=1e-3,
-    lstm_dropout=0.0,
-)
-BLANK = CFG["num_symbols"] - 1
+# torchaudio's base model, 4 layers deep and 512 wide, without dropout.
+CFG = emformer_edu.EmformerRNNTConfig.base(4097).replace(
+    encoding_dim=512, transformer_num_layers=4, transformer_dropout=0.0, lstm_dropout=0.0)
+BLANK = CFG.num_symbols - 1
 
 
 def build_model():
     torch.manual_seed(0)
-    model = torchaudio.models.emformer_rnnt_model(**CFG).eval()
+    model = torchaudio.models.emformer_rnnt_model(**dataclasses.asdict(CFG)).eval()
     with torch.no_grad():  # random joiners are ~uniform; sharpen and favour blank
         model.joiner.linear.weight.mul_(4.0)
         model.joiner.linear.bias[BLANK] += 10.0
@@ -79,9 +61,9 @@ def build_model():
 
 
 def chunks(x):
-    seg, rc = CFG["segment_length"], CFG["right_context_length"]
-    n = (x.shape[1] - rc) // seg
-    return [x[:, i * seg : i * seg + seg + rc] for i in range(n)]
+    """Whole segments only, as a live stream would deliver them."""
+    n = (x.shape[1] - CFG.right_context_length) // CFG.segment_length
+    return [c for c, _ in emformer_edu.streaming_chunks(x, CFG.segment_length, CFG.right_context_length)[:n]]
 
 
 def run_stream(decoder, x):
@@ -147,17 +129,17 @@ def main():
     model = build_model()
     n_frames = int(round(SECONDS / HOP_S))
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(1, n_frames + CFG["right_context_length"], CFG["input_dim"], generator=g)
+    x = torch.randn(1, n_frames + CFG.right_context_length, CFG.input_dim, generator=g)
     length = torch.tensor([x.shape[1]])  # as torchaudio's pipeline: includes the right-context padding
 
     edu = RNNTBeamSearch(model, BLANK)
     ta = torchaudio.models.RNNTBeamSearch(model, BLANK)
 
     print(
-        f"beam width {BEAM_WIDTH}, {CFG['transformer_num_layers']}-layer Emformer RNN-T "
-        f"(D={CFG['encoding_dim']}, V={CFG['num_symbols']}, stride {CFG['time_reduction_stride']}, "
-        f"segment {CFG['segment_length']}, rc {CFG['right_context_length']}), "
-        f"{SECONDS:g} s = {n_frames} frames + {CFG['right_context_length']} rc, "
+        f"beam width {BEAM_WIDTH}, {CFG.transformer_num_layers}-layer Emformer RNN-T "
+        f"(D={CFG.encoding_dim}, V={CFG.num_symbols}, stride {CFG.time_reduction_stride}, "
+        f"segment {CFG.segment_length}, rc {CFG.right_context_length}), "
+        f"{SECONDS:g} s = {n_frames} frames + {CFG.right_context_length} rc, "
         f"torch threads {torch.get_num_threads()}, {args.reps} paired reps (median)"
     )
     print("load average at start (1/5/15 min): %.2f %.2f %.2f" % os.getloadavg())
@@ -174,7 +156,7 @@ def main():
         print("info: the readable RNNTBeamSearchReference in the edu column")
         paired("readable", lambda: readable.search(enc_out, BEAM_WIDTH), lambda: ta._search(enc_out, None, BEAM_WIDTH),
                args.reps)
-        edu_model = emformer_rnnt_model(**CFG).eval()
+        edu_model = emformer_rnnt_model(**dataclasses.asdict(CFG)).eval()
         edu_model.load_state_dict(copy.deepcopy(model.state_dict()), strict=True)
         edu_on_edu = RNNTBeamSearch(edu_model, BLANK)
         print("info: edu decoder on the emformer_edu model vs torchaudio decoder on torchaudio's model")

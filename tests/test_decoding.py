@@ -2,13 +2,14 @@
 timestamps, and the refusal of non-finite input."""
 
 import copy
-import math
+import dataclasses
 
 import pytest
 import torch
 import torchaudio
 
 import emformer_edu
+from emformer_edu import EmformerRNNTConfig
 
 from emformer_edu import (
     Hypothesis,
@@ -23,33 +24,14 @@ from emformer_edu.rnnt.beam_search_fast import _Hyp
 
 SEARCHES = [RNNTBeamSearchReference, RNNTBeamSearch]  # readable, fast
 
-CFG = dict(
-    input_dim=8,
-    encoding_dim=16,
-    num_symbols=12,
-    segment_length=4,  # input frames; 2 encoder frames
-    right_context_length=2,  # input frames; 1 encoder frame
-    time_reduction_input_dim=8,
-    time_reduction_stride=2,
-    transformer_num_heads=2,
-    transformer_ffn_dim=16,
-    transformer_num_layers=2,
-    transformer_dropout=0.0,
-    transformer_activation="relu",
-    transformer_left_context_length=8,
-    transformer_max_memory_size=2,
-    transformer_weight_init_scale_strategy="depthwise",
-    transformer_tanh_on_mem=True,
-    symbol_embedding_dim=16,
-    num_lstm_layers=2,
-    lstm_layer_norm=True,
-    lstm_layer_norm_epsilon=1e-5,
-    lstm_dropout=0.0,
-)
-V = CFG["num_symbols"]
+CFG = EmformerRNNTConfig.tiny(num_symbols=12).replace(
+    input_dim=8, encoding_dim=16, segment_length=4, right_context_length=2,  # input frames: 2 + 1 encoder frames
+    transformer_ffn_dim=16, transformer_activation="relu", transformer_left_context_length=8,
+    symbol_embedding_dim=16, lstm_layer_norm_epsilon=1e-5)
+V = CFG.num_symbols
 BLANK = V - 1  # torchaudio's beam search reads the last joiner output as blank
-RC = CFG["right_context_length"]
-CHUNK = CFG["segment_length"] + RC
+RC = CFG.right_context_length
+CHUNK = CFG.segment_length + RC
 T_IN = 40  # utterance input frames -> 20 encoder frames
 
 
@@ -57,7 +39,7 @@ def _make_ta_model(seed=0, blank_bias=4.0):
     """Random torchaudio Emformer RNN-T whose joiner is sharp enough to emit a
     mix of blanks and tokens (random init alone is nearly uniform)."""
     torch.manual_seed(seed)
-    model = torchaudio.models.emformer_rnnt_model(**CFG).eval()
+    model = torchaudio.models.emformer_rnnt_model(**dataclasses.asdict(CFG)).eval()
     with torch.no_grad():
         model.joiner.linear.weight.mul_(3.0)
         model.joiner.linear.bias[BLANK] += blank_bias
@@ -73,16 +55,13 @@ def model():
 @pytest.fixture(scope="module")
 def utterance():
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(1, T_IN + RC, CFG["input_dim"], generator=g)
+    x = torch.randn(1, T_IN + RC, CFG.input_dim, generator=g)
     return x, torch.tensor([T_IN])
 
 
 def _chunks(x):
-    """Split (1, T + rc, F) into streaming chunks of segment + rc frames (zero-padded)."""
-    seg = CFG["segment_length"]
-    n = math.ceil((x.shape[1] - RC) / seg)
-    x = torch.nn.functional.pad(x, (0, 0, 0, n * seg + RC - x.shape[1]))
-    return [x[:, i * seg : i * seg + CHUNK] for i in range(n)]
+    """(1, T + rc, F) -> the streaming chunks of segment + rc frames (the last one zero-padded)."""
+    return [chunk for chunk, _ in emformer_edu.streaming_chunks(x, CFG.segment_length, RC)]
 
 
 def _assert_same(ours, theirs):
@@ -120,7 +99,7 @@ def test_streaming_beam_search_matches_torchaudio(model, edu_model, utterance, b
             ta_hyps, ta_state = ta_search.infer(chunk, length, beam_width, ta_state, ta_hyps)
             hyps, state = search.infer(chunk, length, beam_width, state, hyps)
             _assert_same(hyps, ta_hyps)
-    assert hyps[0].num_frames == T_IN // CFG["time_reduction_stride"]
+    assert hyps[0].num_frames == T_IN // CFG.time_reduction_stride
 
 
 def test_options_match_torchaudio(model, utterance):
@@ -160,7 +139,7 @@ def test_infer_reuse_path_equals_repacking(model, utterance):
         repacked, _ = search.infer(second, length, 6, state, copies)
     _assert_same(reused, repacked)
     assert [h.timesteps for h in reused] == [h.timesteps for h in repacked]
-    assert reused[0].num_frames == repacked[0].num_frames == 2 * CFG["segment_length"] // CFG["time_reduction_stride"]
+    assert reused[0].num_frames == repacked[0].num_frames == 2 * CFG.segment_length // CFG.time_reduction_stride
 
 
 @pytest.mark.parametrize("cls", SEARCHES)
@@ -170,12 +149,12 @@ def test_hypothesis_layout(model, utterance, cls):
     tokens, pred_out, state, score = hyp[:4]
     assert tokens is hyp.tokens and score == hyp.score
     assert tokens[0] == BLANK and all(0 <= t < BLANK for t in tokens[1:])
-    assert pred_out.shape == (1, CFG["encoding_dim"])
+    assert pred_out.shape == (1, CFG.encoding_dim)
     assert [[tuple(s.shape) for s in layer] for layer in state] == [[(1, 16), (1, 16)]] * 2
     assert len(hyp.timesteps) == len(tokens) and hyp.timesteps[0] == -1
     assert hyp.timesteps[1:] == sorted(hyp.timesteps[1:])
     assert all(0 <= t < hyp.num_frames for t in hyp.timesteps[1:])
-    assert hyp.num_frames == T_IN // CFG["time_reduction_stride"]
+    assert hyp.num_frames == T_IN // CFG.time_reduction_stride
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +229,7 @@ def test_streaming_readable_equals_fast_equals_torchaudio(model, utterance, beam
             _assert_same(readable, theirs)
             _assert_same(fast, theirs)
             _assert_readable_equals_fast(readable, fast)
-    assert readable[0].num_frames == T_IN // CFG["time_reduction_stride"]
+    assert readable[0].num_frames == T_IN // CFG.time_reduction_stride
 
 
 def test_options_change_the_search(model, utterance):
@@ -313,7 +292,7 @@ def _greedy_reference(model, enc_out, blank, max_symbols):
 @pytest.mark.parametrize("blank", [BLANK, 0])
 def test_greedy_batched_matches_reference(model, blank):
     g = torch.Generator().manual_seed(2)
-    x = torch.randn(3, T_IN + RC, CFG["input_dim"], generator=g)
+    x = torch.randn(3, T_IN + RC, CFG.input_dim, generator=g)
     lengths = torch.tensor([T_IN, 30, 18])
     tokens, frames = greedy_decode(model, x, lengths, blank, max_symbols_per_frame=3)
     with torch.no_grad():
@@ -328,7 +307,7 @@ def test_greedy_symbol_cap(model, utterance):
     """A blank that never wins: every frame emits exactly max_symbols_per_frame tokens."""
     never_blank = _make_ta_model(blank_bias=-100.0)
     tokens, frames = greedy_decode(never_blank, *utterance, BLANK, max_symbols_per_frame=2)
-    n_frames = T_IN // CFG["time_reduction_stride"]
+    n_frames = T_IN // CFG.time_reduction_stride
     assert frames[0] == [t for t in range(n_frames) for _ in range(2)]
     assert len(tokens[0]) == 2 * n_frames
 
@@ -364,7 +343,7 @@ def test_token_timestamps():
 
 def test_token_timestamps_of_hypothesis(model, utterance):
     hyp = RNNTBeamSearch(model, BLANK)(*utterance, 2)[0]
-    stamps = token_timestamps(hyp.tokens, hyp.timesteps, CFG["time_reduction_stride"])
+    stamps = token_timestamps(hyp.tokens, hyp.timesteps, CFG.time_reduction_stride)
     assert len(stamps) == len(hyp.tokens) - 1
     assert all(s.input_frame == 2 * s.encoder_frame and s.seconds == s.input_frame / 100 for s in stamps)
 
@@ -392,7 +371,7 @@ def test_beam_search_errors(model, utterance, cls):
     with pytest.raises(ValueError, match="temperature"):
         cls(model, BLANK, temperature=0.0)
     with pytest.raises(ValueError, match="enc_out"):
-        search.search(torch.zeros(2, 3, CFG["encoding_dim"]), 2)
+        search.search(torch.zeros(2, 3, CFG.encoding_dim), 2)
     with pytest.raises(ValueError, match="hypothesis"):
         search.infer(_chunks(x)[0], torch.tensor([CHUNK]), 2, None, [])
 
@@ -414,7 +393,7 @@ def test_greedy_errors(model, utterance):
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
 def edu_model(model):
-    edu = emformer_edu.emformer_rnnt_model(**CFG).eval()
+    edu = emformer_edu.emformer_rnnt_model(**dataclasses.asdict(CFG)).eval()
     edu.load_state_dict(model.state_dict(), strict=True)
     return edu
 
@@ -429,7 +408,7 @@ def test_edu_model_beam_search(model, edu_model, utterance, beam_width):
 
 def test_edu_model_greedy(model, edu_model):
     g = torch.Generator().manual_seed(2)
-    x = torch.randn(3, T_IN + RC, CFG["input_dim"], generator=g)
+    x = torch.randn(3, T_IN + RC, CFG.input_dim, generator=g)
     lengths = torch.tensor([T_IN, 30, 18])
     assert greedy_decode(edu_model, x, lengths, BLANK) == greedy_decode(model, x, lengths, BLANK)
 

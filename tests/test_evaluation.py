@@ -20,15 +20,11 @@ from emformer_edu.data.synthetic import SyntheticSpeechDataset
 def tiny_model(seed=0, dtype=torch.float64, segment_length=8, stride=4):
     """A small untrained streaming model (memory, left and right context) with 80 mel inputs."""
     torch.manual_seed(seed)
-    return emformer_edu.emformer_rnnt_model(
-        input_dim=80, encoding_dim=24, num_symbols=21, segment_length=segment_length, right_context_length=4,
-        time_reduction_input_dim=8, time_reduction_stride=stride, transformer_num_heads=2, transformer_ffn_dim=32,
-        transformer_num_layers=2, transformer_dropout=0.0, transformer_activation="relu",
-        transformer_left_context_length=3, transformer_max_memory_size=2,
-        transformer_weight_init_scale_strategy="depthwise", transformer_tanh_on_mem=True,
-        symbol_embedding_dim=16, num_lstm_layers=1, lstm_layer_norm=True, lstm_layer_norm_epsilon=1e-3,
-        lstm_dropout=0.0,
-    ).to(dtype).eval()
+    cfg = emformer_edu.EmformerRNNTConfig.tiny(num_symbols=21).replace(
+        input_dim=80, encoding_dim=24, segment_length=segment_length, time_reduction_stride=stride,
+        transformer_ffn_dim=32, transformer_activation="relu", transformer_left_context_length=3,
+        symbol_embedding_dim=16, num_lstm_layers=1)
+    return emformer_edu.emformer_rnnt_model(**dataclasses.asdict(cfg)).to(dtype).eval()
 
 
 # ----------------------------------------------------------------------------- TER

@@ -1,10 +1,12 @@
 """The alignment lattice of one utterance: alpha/beta, posteriors, Viterbi, forced alignment."""
+import dataclasses
 import time
 
 import pytest
 import torch
 import torchaudio
 
+from emformer_edu import EmformerRNNTConfig
 from emformer_edu.rnnt.lattice import (
     LatticeAlignment,
     alignment_paths,
@@ -221,13 +223,18 @@ def test_lattice_input_errors():
 
 def small_model(stride, right_context, dropout=0.1):
     torch.manual_seed(0)
-    return torchaudio.models.emformer_rnnt_model(
-        input_dim=6, encoding_dim=12, num_symbols=9, segment_length=4, right_context_length=right_context,
-        time_reduction_input_dim=4, time_reduction_stride=stride, transformer_num_heads=2,
-        transformer_ffn_dim=10, transformer_num_layers=2, transformer_dropout=dropout,
-        transformer_activation="relu", transformer_left_context_length=3, transformer_max_memory_size=0,
-        transformer_weight_init_scale_strategy="depthwise", transformer_tanh_on_mem=False,
-        symbol_embedding_dim=7, num_lstm_layers=1, lstm_layer_norm=True, lstm_layer_norm_epsilon=1e-3,
+    # torchaudio's own model: it also takes an R the stride does not divide (it floors it), which our config refuses.
+    kw = {**dataclasses.asdict(small_config(dropout=dropout)), "time_reduction_stride": stride,
+          "right_context_length": right_context}
+    return torchaudio.models.emformer_rnnt_model(**kw)
+
+
+def small_config(stride=2, right_context=2, dropout=0.1):
+    return EmformerRNNTConfig.tiny(num_symbols=9).replace(
+        input_dim=6, encoding_dim=12, segment_length=4, right_context_length=right_context,
+        time_reduction_input_dim=4, time_reduction_stride=stride, transformer_ffn_dim=10,
+        transformer_dropout=dropout, transformer_activation="relu", transformer_left_context_length=3,
+        transformer_max_memory_size=0, transformer_tanh_on_mem=False, symbol_embedding_dim=7, num_lstm_layers=1,
         lstm_dropout=dropout)
 
 
@@ -264,15 +271,7 @@ def test_forced_align_on_emformer_edu_model_matches_its_torchaudio_twin():
     import emformer_edu
 
     torch.manual_seed(1)
-    kw = dict(
-        input_dim=6, encoding_dim=12, num_symbols=9, segment_length=4, right_context_length=2,
-        time_reduction_input_dim=4, time_reduction_stride=2, transformer_num_heads=2, transformer_ffn_dim=10,
-        transformer_num_layers=2, transformer_dropout=0.1, transformer_activation="relu",
-        transformer_left_context_length=3, transformer_max_memory_size=0,
-        transformer_weight_init_scale_strategy="depthwise", transformer_tanh_on_mem=False,
-        symbol_embedding_dim=7, num_lstm_layers=1, lstm_layer_norm=True, lstm_layer_norm_epsilon=1e-3,
-        lstm_dropout=0.1)
-    edu = emformer_edu.emformer_rnnt_model(**kw)
+    edu = emformer_edu.emformer_rnnt_model(**dataclasses.asdict(small_config()))
     twin = emformer_edu.torchaudio_twin(edu)
     features = torch.randn(22, 6)
     ours = forced_align(edu, features, 20, [1, 2, 3, 4, 5], blank=8)

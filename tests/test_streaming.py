@@ -20,8 +20,8 @@ def test_streaming_equals_full_context(max_memory_size, left_context_length, rig
     x = torch.randn(1, N * seg + R, 16, dtype=torch.float64)
     full, _ = model(x, torch.tensor([N * seg + R]))
     state, outs = None, []
-    for i in range(N):
-        out, _, state = model.infer(x[:, i * seg: i * seg + seg + R], torch.tensor([seg + R]), state)
+    for chunk, length in emformer_edu.streaming_chunks(x, seg, R):
+        out, _, state = model.infer(chunk, length, state)
         outs.append(out)
     torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=0, atol=1e-9)
 
@@ -35,8 +35,8 @@ def test_transcribe_streaming_equals_transcribe(name):
     x = torch.randn(2, N * seg + R, model.config.input_dim, dtype=torch.float64)
     full, _ = model.transcribe(x, torch.tensor([N * seg + R] * 2))
     state, outs = None, []
-    for i in range(N):
-        out, _, state = model.transcribe_streaming(x[:, i * seg: i * seg + seg + R], torch.tensor([seg + R] * 2), state)
+    for chunk, lengths in emformer_edu.streaming_chunks(x, seg, R):
+        out, _, state = model.transcribe_streaming(chunk, lengths, state)
         outs.append(out)
     torch.testing.assert_close(torch.cat(outs, dim=1), full, rtol=0, atol=1e-9)
 
@@ -49,10 +49,10 @@ def test_dropping_right_context_copies_changes_the_output():
     x = torch.randn(1, N * seg + R, 8, dtype=torch.float64)
     full, _ = model(x, torch.tensor([N * seg + R]))
     state, outs = None, []
-    for i in range(N):
-        chunk = x[:, i * seg: i * seg + seg + R].clone()
+    for chunk, length in emformer_edu.streaming_chunks(x, seg, R):
+        chunk = chunk.clone()
         chunk[:, seg:] = 0
-        out, _, state = model.infer(chunk, torch.tensor([seg + R]), state)
+        out, _, state = model.infer(chunk, length, state)
         outs.append(out)
     assert (torch.cat(outs, 1) - full).abs().max() > 1e-3
 

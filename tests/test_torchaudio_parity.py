@@ -72,9 +72,7 @@ def test_transcribe_streaming_chained_chunks(config_name):
     seg, R = cfg.segment_length, cfg.right_context_length
     x = _sources(edu, 2, 5)
     state_e = state_t = None
-    for i in range(5):
-        chunk = x[:, i * seg: i * seg + seg + R]
-        lengths = torch.tensor([seg + R, seg + R])
+    for chunk, lengths in emformer_edu.streaming_chunks(x, seg, R):
         out_e, len_e, state_e = edu.transcribe_streaming(chunk, lengths, state_e)
         out_t, len_t, state_t = ta.transcribe_streaming(chunk, lengths, state_t)
         torch.testing.assert_close(out_e, out_t, **TOL)

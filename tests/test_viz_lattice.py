@@ -1,4 +1,5 @@
 """Figures and widgets of notebooks 06 (transducer) and 07 (loss and lattice) draw library data."""
+import dataclasses
 import math
 
 import matplotlib
@@ -18,15 +19,7 @@ from emformer_edu.teaching.recorder import predictor_trace
 from emformer_edu.rnnt.loss import rnnt_loss
 from emformer_edu.transducer.time_reduction import TimeReduction
 
-SMALL = dict(
-    input_dim=16, encoding_dim=32, num_symbols=6, segment_length=8, right_context_length=4,
-    time_reduction_input_dim=8, time_reduction_stride=4, transformer_num_heads=2, transformer_ffn_dim=64,
-    transformer_num_layers=2, transformer_dropout=0.0, transformer_activation="gelu",
-    transformer_left_context_length=4, transformer_max_memory_size=2,
-    transformer_weight_init_scale_strategy="depthwise", transformer_tanh_on_mem=True,
-    symbol_embedding_dim=16, num_lstm_layers=2, lstm_layer_norm=True, lstm_layer_norm_epsilon=1e-3,
-    lstm_dropout=0.0,
-)
+SMALL = emformer_edu.EmformerRNNTConfig.tiny(num_symbols=6).replace(time_reduction_stride=4, symbol_embedding_dim=16)
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +58,7 @@ def test_time_reduction_figure_shows_both_tensors():
 
 def test_predictor_trace_records_real_steps_and_removes_hooks():
     torch.manual_seed(0)
-    model = emformer_edu.emformer_rnnt_model(**SMALL).eval()
+    model = emformer_edu.emformer_rnnt_model(**dataclasses.asdict(SMALL)).eval()
     tokens = torch.tensor([[5, 0, 2, 1, 3], [5, 1, 1, 4, 0]])
     with torch.no_grad():
         expected, _, expected_state = model.predictor(tokens, torch.tensor([5, 5]), None)
