@@ -20,16 +20,17 @@ from .encoder import (
 )
 from .transducer import RNNT, emformer_rnnt_base, emformer_rnnt_model, from_torchaudio, streaming_chunks, torchaudio_twin
 from .rnnt import (
-    GreedyState, Hypothesis, Lattice, LatticeAlignment, RNNTBeamSearch, RNNTBeamSearchReference, TokenTimestamp,
+    GreedyState, Hypothesis, Lattice, LatticeAlignment, RNNTBeamSearch, TokenTimestamp,
     alignment_paths, alpha_beta, decode_streaming, edge_posteriors, forced_align, greedy_decode, greedy_infer,
     greedy_search, lattice_log_probs, lattice_tables, log_alpha, log_beta, rnnt_loss, rnnt_loss_bruteforce,
     rnnt_loss_reference, token_frames, token_timestamps, utterance_lattice, viterbi,
 )
 from .data import (
-    Collate, FeatureExtractor, GlobalStats, SpeechSynthesizer, StreamingFeatureExtractor, SyntheticConfig,
-    SyntheticSpeechDataset, Vocabulary, collate, compute_global_stats,
+    Collate, FeatureExtractor, GlobalStats, SpeechSynthesizer, SpokenConfig, SpokenDataset, SpokenUtterance,
+    StreamingFeatureExtractor, SyntheticConfig, SyntheticSpeechDataset, Vocabulary, Voice, collate,
+    compute_global_stats, speak,
 )
-from .data import features, synthetic
+from .data import features, speech, spoken, synthetic
 from .train import (
     EmissionDelays, Pretrained, TERResult, compare_alignments, edit_distance, emission_delays, evaluate, pretrained,
     token_error_rate,

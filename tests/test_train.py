@@ -243,6 +243,31 @@ def test_cli_values_reach_the_train_config_and_only_given_ones():
     assert config_overrides(build_parser().parse_args([])) == {}  # no option: the dataclass defaults
 
 
+@pytest.mark.parametrize("field", dataclasses.fields(EmformerRNNTConfig), ids=lambda f: f.name)
+def test_every_model_config_field_is_a_cli_option(field):
+    """The model's options are generated from EmformerRNNTConfig too, shown with the toy preset's defaults."""
+    toy = EmformerRNNTConfig.toy()
+    flag = "--" + field.name.replace("_", "-")
+    assert flag in build_parser().format_help()
+    value = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v / 2, str: lambda v: v}.get(
+        field.type, lambda v: None)(getattr(toy, field.name))
+    argv = ([flag if value else "--no-" + flag[2:]] if field.type is bool else [flag, "none" if value is None else str(value)])
+    assert config_overrides(build_parser().parse_args(argv), EmformerRNNTConfig) == {field.name: value}
+
+
+def test_cli_model_options_reach_the_model(tmp_path):
+    cfg = tmp_path / "model.json"
+    cfg.write_text(json.dumps(dataclasses.asdict(tiny_config())))
+    trainer = main(["--steps", "1", "--num-train", "4", "--num-valid", "1", "--batch-size", "2", "--eval-every", "0",
+                    "--model-config", str(cfg), "--transformer-num-layers", "2", "--no-lstm-layer-norm",
+                    "--transformer-weight-init-scale-strategy", "none", "--out", str(tmp_path), "--no-progress"])
+    assert trainer.model_config == tiny_config(transformer_num_layers=2, lstm_layer_norm=False,
+                                               transformer_weight_init_scale_strategy=None)
+    assert len(trainer.model.transcriber.transformer.emformer_layers) == 2
+    with pytest.raises(SystemExit):  # a resumed model keeps its checkpoint's config
+        main(["--resume", str(tmp_path / "checkpoint.pt"), "--transformer-num-layers", "3", "--out", str(tmp_path)])
+
+
 def test_cli_refuses_a_bad_value_with_the_reason(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--steps", "0", "--no-progress"])

@@ -3,8 +3,13 @@
 Modules: ``log_mel`` (constants, piecewise log, GlobalStats, waveform checks), ``features``
 (FeatureExtractor, compute_global_stats, StreamingFeatureExtractor), ``corpus`` (Vocabulary,
 Utterance, batching), ``synthetic_config`` (SyntheticConfig, Speaker and their limits) and
-``synthetic`` (the synthetic speech corpus).
+``synthetic`` (the synthetic speech corpus); ``espeak`` (a ctypes binding to eSpeak NG), ``speech``
+(``speak()``: words and phonemes with exact spans), ``lexicon`` and ``spoken`` (a spoken-word corpus
+with a speaker- and sentence-independent test split).
 """
 from .corpus import Alignment, Collate, SyntheticBatch, Utterance, Vocabulary, collate
 from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, compute_global_stats
 from .synthetic import SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset
+from .lexicon import LEXICON
+from .speech import CHARACTERS, Spans, SpokenUtterance, Voice, character_vocabulary, speak
+from .spoken import SpokenConfig, SpokenDataset

@@ -1,6 +1,5 @@
 """The RNN-T algorithms: the alignment lattice, the loss, and decoding (greedy and beam search)."""
-from .beam_search import Hypothesis, RNNTBeamSearchReference
-from .beam_search_fast import RNNTBeamSearch
+from .beam_search import Hypothesis, RNNTBeamSearch
 from .greedy import GreedyState, greedy_decode, greedy_infer, greedy_search
 from .lattice import (
     Lattice, LatticeAlignment, alignment_paths, forced_align, lattice_log_probs, lattice_tables, log_alpha, log_beta,

@@ -29,10 +29,12 @@ token sequence with the log-probability of the alignments found for it. At encod
 NaN or inf in the features, the encoder output or the joiner's output raises a ``ValueError``
 that says where: NaN scores would otherwise rank arbitrarily and give a confident wrong answer.
 
-:class:`RNNTBeamSearchReference` keeps each hypothesis' predictor output and state as its own
-tensors, as torchaudio does. :class:`~emformer_edu.rnnt.beam_search_fast.RNNTBeamSearch` is
-the same search over a packed store; it subclasses this class and replaces only the methods
-marked "storage" below, so both follow one copy of the algorithm.
+There is one implementation, and it keeps each hypothesis' predictor output and state as its
+own tensors, as torchaudio does. A variant that packed all hypotheses' states into one tensor
+was measured (``benchmarks/bench_beam_search.py``) and removed: it was no faster. Results
+equal to torchaudio's bit for bit need torchaudio's exact ``join`` and ``predict`` calls, and
+those take about 85% of the search time, so only the remaining bookkeeping can be sped up,
+and packing it did not pay.
 """
 import math
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -84,7 +86,7 @@ def _check_search_input(enc_out: torch.Tensor, beam_width: int, hypothesis: Opti
         raise ValueError("hypothesis must be a non-empty list (or None)")
 
 
-class RNNTBeamSearchReference(torch.nn.Module):
+class RNNTBeamSearch(torch.nn.Module):
     """Beam search for RNN-T with torchaudio's interface and torchaudio's numbers.
 
     Args:
@@ -169,11 +171,15 @@ class RNNTBeamSearchReference(torch.nn.Module):
 
         Raises ``ValueError`` if ``enc_out`` or the joiner's output holds NaN or inf."""
         _check_search_input(enc_out, beam_width, hypothesis)
-        offset = 0 if hypothesis is None else _as_hypothesis(hypothesis[0]).num_frames
-        beam = self._start(hypothesis, enc_out.device)
+        if hypothesis is None:  # start: the blank fed to the predictor
+            predictor_out, state = _predict_blank(self.model, 1, self.blank, enc_out.device)
+            beam = [Hypothesis([self.blank], predictor_out[0], state, 0.0, [-1], 0)]
+        else:  # continue from the previous chunk's hypotheses (ours or torchaudio's)
+            beam = [_as_hypothesis(h) for h in hypothesis]
+        offset = beam[0].num_frames  # global index of enc_out's first frame
         for t in range(enc_out.shape[1]):
             beam = self._search_frame(enc_out[:, t : t + 1], beam, beam_width, offset + t)
-        return self._finish(beam, offset + enc_out.shape[1])
+        return [h._replace(num_frames=offset + enc_out.shape[1]) for h in beam]
 
     def _check_input(self, input: torch.Tensor, length: torch.Tensor, beam_width: int):
         _check_positive_int("beam_width", beam_width)
@@ -181,14 +187,14 @@ class RNNTBeamSearchReference(torch.nn.Module):
         check_finite(input, "input")  # before the encoder, so the message points at the features
         return input, length
 
-    # ---- the algorithm (shared with the fast subclass) -------------------- #
+    # ---- the algorithm ---------------------------------------------------- #
     def _search_frame(self, enc_t: torch.Tensor, beam: List[Hypothesis], beam_width: int, t: int) -> List[Hypothesis]:
         """Advance the beam over one encoder frame ``enc_t`` (1, 1, D); ``t`` is its global index."""
         a = beam  # may still emit at frame t
         b: Dict[Tuple[int, ...], Hypothesis] = {}  # ended frame t with a blank: tokens -> hypothesis, ascending score
         emitted = 0
         while a:
-            log_probs = self._log_probs(enc_t, a)  # (N, V)
+            log_probs = self._join(enc_t, torch.stack([h.predictor_out for h in a]))  # (N, V)
             b = self._add_blank(a, log_probs, b)
             if emitted == self.step_max_tokens:
                 break
@@ -240,44 +246,6 @@ class RNNTBeamSearchReference(torch.nn.Module):
                 new_scores.append(score)
         return self._predict(parents, tokens, new_scores, t) if parents else []
 
-    def _prune(self, b: List[Hypothesis], beam_width: int) -> List[Hypothesis]:
-        """The ``beam_width`` best of B by ``hypo_sort_key``, best first."""
-        keys = torch.tensor(self._sort_keys(b))  # float32 keys and torch's topk, as torchaudio ranks
-        return [b[i] for i in keys.topk(min(beam_width, len(b))).indices.tolist()]
-
-    def _join(self, enc_t: torch.Tensor, predictor_out: torch.Tensor) -> torch.Tensor:
-        """Joiner log-probabilities (N, V) of ``predictor_out`` (N, 1, D) at frame ``enc_t`` (1, 1, D)."""
-        device = enc_t.device
-        n = predictor_out.shape[0]
-        logits, _, _ = self.model.join(enc_t, self._ones(1, device), predictor_out, self._ones(n, device))
-        if self.temperature != 1.0:  # x / 1.0 == x exactly, so skipping it changes no bit
-            logits = logits / self.temperature
-        log_probs = torch.nn.functional.log_softmax(logits, dim=3)[:, 0, 0].cpu()
-        _check_blank(self.blank, log_probs.shape[1])
-        return log_probs
-
-    def _ones(self, n: int, device: torch.device) -> torch.Tensor:
-        """(n,) int64 ones: the lengths of n one-frame or one-token inputs; cached."""
-        ones = self._ones_cache.get(device)
-        if ones is None or ones.shape[0] < n:
-            ones = torch.ones(max(n, 16), dtype=torch.long, device=device)
-            self._ones_cache[device] = ones
-        return ones[:n]
-
-    # ---- storage: one Hypothesis per hypothesis, its state its own tensors  #
-    def _start(self, hypothesis: Optional[Sequence], device: torch.device) -> List[Hypothesis]:
-        """The beam before the first frame: the blank fed to the predictor, or the given hypotheses."""
-        if hypothesis is None:
-            predictor_out, state = _predict_blank(self.model, 1, self.blank, device)
-            return [Hypothesis([self.blank], predictor_out[0], state, 0.0, [-1], 0)]
-        return [_as_hypothesis(h) for h in hypothesis]
-
-    def _finish(self, beam: List[Hypothesis], num_frames: int) -> List[Hypothesis]:
-        return [h._replace(num_frames=num_frames) for h in beam]
-
-    def _log_probs(self, enc_t: torch.Tensor, a: List[Hypothesis]) -> torch.Tensor:
-        return self._join(enc_t, torch.stack([h.predictor_out for h in a]))  # (N, 1, D) -> (N, V)
-
     def _predict(
         self, parents: List[Hypothesis], tokens: List[int], scores: List[float], t: int
     ) -> List[Hypothesis]:
@@ -302,5 +270,26 @@ class RNNTBeamSearchReference(torch.nn.Module):
             for n, (p, token, score) in enumerate(zip(parents, tokens, scores))
         ]
 
-    def _sort_keys(self, b: List[Hypothesis]) -> List[float]:
-        return [self.hypo_sort_key(h) for h in b]
+    def _prune(self, b: List[Hypothesis], beam_width: int) -> List[Hypothesis]:
+        """The ``beam_width`` best of B by ``hypo_sort_key``, best first."""
+        keys = torch.tensor([self.hypo_sort_key(h) for h in b])  # float32 keys and torch's topk, as torchaudio ranks
+        return [b[i] for i in keys.topk(min(beam_width, len(b))).indices.tolist()]
+
+    def _join(self, enc_t: torch.Tensor, predictor_out: torch.Tensor) -> torch.Tensor:
+        """Joiner log-probabilities (N, V) of ``predictor_out`` (N, 1, D) at frame ``enc_t`` (1, 1, D)."""
+        device = enc_t.device
+        n = predictor_out.shape[0]
+        logits, _, _ = self.model.join(enc_t, self._ones(1, device), predictor_out, self._ones(n, device))
+        if self.temperature != 1.0:  # x / 1.0 == x exactly, so skipping it changes no bit
+            logits = logits / self.temperature
+        log_probs = torch.nn.functional.log_softmax(logits, dim=3)[:, 0, 0].cpu()
+        _check_blank(self.blank, log_probs.shape[1])
+        return log_probs
+
+    def _ones(self, n: int, device: torch.device) -> torch.Tensor:
+        """(n,) int64 ones: the lengths of n one-frame or one-token inputs; cached."""
+        ones = self._ones_cache.get(device)
+        if ones is None or ones.shape[0] < n:
+            ones = torch.ones(max(n, 16), dtype=torch.long, device=device)
+            self._ones_cache[device] = ones
+        return ones[:n]

@@ -12,7 +12,7 @@ import torch
 
 from ..checks import check_finite
 from ..transducer.streaming import streaming_chunks
-from .beam_search_fast import RNNTBeamSearch
+from .beam_search import RNNTBeamSearch
 from .greedy import greedy_decode, greedy_search
 
 

@@ -1,8 +1,9 @@
 """``python -m emformer_edu.train``: train, resume and export from the command line.
 
-Every :class:`TrainConfig` field is an option, generated from the dataclass: ``batch_size`` becomes
-``--batch-size`` with the field's type, default and ``metadata["help"]``; a ``bool`` field becomes
-a ``--flag`` / ``--no-flag`` pair. Only options given on the command line reach the config, so
+Every :class:`TrainConfig` and :class:`~emformer_edu.config.EmformerRNNTConfig` field is an option,
+generated from the dataclass: ``batch_size`` becomes ``--batch-size`` with the field's type, default and
+``metadata["help"]``; a ``bool`` field becomes a ``--flag`` / ``--no-flag`` pair. The model options
+replace fields of ``EmformerRNNTConfig.toy()`` (after ``--model-config JSON``, if given). Only options given on the command line reach the config, so
 with ``--resume`` they override the checkpoint's settings and everything else comes from it. The
 other options (``--out``, ``--resume``, ``--export``, ...) are about the run, not the recipe.
 
@@ -34,22 +35,34 @@ from .trainer import TrainEvent, Trainer
 __all__ = ["build_parser", "config_overrides", "main"]
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls) -> None:
+def _option_type(annotation):
+    """How one command-line word becomes a field value: int, float, str, bool, or Optional[str] ("none")."""
+    if annotation in (int, float, str, bool):
+        return annotation
+    if annotation == Optional[str]:
+        return lambda word: None if word.lower() == "none" else word
+    raise TypeError(f"options handle int, float, str, bool and Optional[str] fields, not {annotation!r}.")
+
+
+def add_config_options(parser: argparse.ArgumentParser, cls, defaults=None, note: str = "") -> None:
     """One ``--kebab-case`` option per field of dataclass ``cls``: type, default and help from the field.
 
-    Defaults are ``SUPPRESS``ed so that an option left out does not appear in the parsed
-    arguments at all: :func:`config_overrides` can then tell "not given" from "given the default".
+    ``defaults`` (an instance of ``cls``) supplies the shown defaults of a dataclass without its own, such as
+    :class:`EmformerRNNTConfig`, whose values come from a preset. Defaults are ``SUPPRESS``ed so that an option
+    left out does not appear in the parsed arguments at all: :func:`config_overrides` can then tell "not
+    given" from "given the default".
     """
-    group = parser.add_argument_group(f"{cls.__name__} fields", "with --resume, the ones given override the checkpoint's")
+    group = parser.add_argument_group(f"{cls.__name__} fields", note)
     for f in dataclasses.fields(cls):
-        if f.type not in (int, float, str, bool):  # what a single command-line word can spell
-            raise TypeError(f"{cls.__name__}.{f.name} is a {f.type!r}: options handle int, float, str and bool fields.")
+        kind = _option_type(f.type)
         flag = "--" + f.name.replace("_", "-")
-        help = f"{f.metadata.get('help', '')} (default: {f.default})".replace("%", "%%")
-        if f.type is bool:
+        default = getattr(defaults, f.name) if defaults is not None else f.default
+        help = f"{f.metadata.get('help', '')} (default: {default})".strip().replace("%", "%%")
+        if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help)
         else:
-            group.add_argument(flag, type=f.type, default=argparse.SUPPRESS, metavar=f.type.__name__.upper(), help=help)
+            group.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help,
+                               metavar={int: "INT", float: "FLOAT", str: "STR"}.get(kind, "STR|none"))
 
 
 def config_overrides(args: argparse.Namespace, cls=TrainConfig) -> Dict:
@@ -75,16 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None, metavar="INT",
                      help="torch intra-op threads (default: torch's choice); use 1 on a busy machine")
     run.add_argument("--no-progress", action="store_true", help="no progress bar; one line per evaluation instead")
-    add_config_options(p, TrainConfig)
+    add_config_options(p, TrainConfig, note="with --resume, the ones given override the checkpoint's")
+    add_config_options(p, EmformerRNNTConfig, defaults=_toy(),
+                       note="the model: EmformerRNNTConfig.toy() with these fields replaced (after --model-config)")
     return p
 
 
-def _model_config(path: Optional[str]) -> EmformerRNNTConfig:
-    """The toy model, with the fields of the JSON file at ``path`` (if any) replaced."""
-    toy = EmformerRNNTConfig.toy(Vocabulary.letters(SyntheticConfig().num_tokens).num_symbols)
-    if path is None:
-        return toy
-    return EmformerRNNTConfig.from_dict({**dataclasses.asdict(toy), **read_json(path, "model config")})
+def _toy() -> EmformerRNNTConfig:
+    return EmformerRNNTConfig.toy(Vocabulary.letters(SyntheticConfig().num_tokens).num_symbols)
+
+
+def _model_config(path: Optional[str], overrides: Dict) -> EmformerRNNTConfig:
+    """The toy model, with the fields of the JSON file at ``path`` (if any), then ``overrides``, replaced."""
+    from_file = {} if path is None else read_json(path, "model config")
+    return EmformerRNNTConfig.from_dict({**dataclasses.asdict(_toy()), **from_file, **overrides})
 
 
 def _print_evaluations(event: TrainEvent) -> None:
@@ -97,9 +114,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Trainer:
     """Command-line entry point; returns the trainer (handy in tests)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    overrides = config_overrides(args)
-    if args.resume and args.model_config:
-        parser.error("--model-config cannot change a resumed model: its config comes from the checkpoint.")
+    overrides, model_overrides = config_overrides(args), config_overrides(args, EmformerRNNTConfig)
+    if args.resume and (args.model_config or model_overrides):
+        parser.error("--model-config and model options cannot change a resumed model: its config comes from the "
+                     "checkpoint.")
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -108,10 +126,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Trainer:
         trainer = Trainer.resume(args.resume, callback=callback, progress=not args.no_progress, **overrides)
     else:
         try:
-            config = TrainConfig(**overrides)
+            config, model_config = TrainConfig(**overrides), _model_config(args.model_config, model_overrides)
         except ValueError as err:  # a bad option value: say so with the usage, as argparse does
             parser.error(str(err))
-        trainer = Trainer(config, _model_config(args.model_config), callback=callback, progress=not args.no_progress)
+        trainer = Trainer(config, model_config, callback=callback, progress=not args.no_progress)
     print(f"model: {sum(p.numel() for p in trainer.model.parameters())} parameters; data ready in "
           f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
     checkpoint = os.path.join(args.out, "checkpoint.pt")

@@ -35,7 +35,7 @@ from ..config import EmformerRNNTConfig
 from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor
 from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
-from ..rnnt.beam_search_fast import RNNTBeamSearch
+from ..rnnt.beam_search import RNNTBeamSearch
 from ..rnnt.greedy import greedy_decode
 from ..rnnt.recognize import decode_streaming
 from ..transducer.model import RNNT, build_model
@@ -95,7 +95,7 @@ class Pretrained:
         return streaming_chunks(features, self.segment_length, self.right_context_length)
 
     def beam_search(self) -> RNNTBeamSearch:
-        """An :class:`~emformer_edu.rnnt.beam_search_fast.RNNTBeamSearch` for this model (torchaudio's interface)."""
+        """An :class:`~emformer_edu.rnnt.beam_search.RNNTBeamSearch` for this model (torchaudio's interface)."""
         return RNNTBeamSearch(self.model, self.blank)
 
     @torch.no_grad()
