@@ -22,8 +22,8 @@ its peak (edu: log_softmax, recycled in place into the gradient; torchaudio: a g
 made in forward plus ``grad * dy`` made in backward). On CUDA:
 ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``.
 
-Targets: B=8,T=200,U=50,V=256 float32: time ratio <= 0.5 (aim: 3x faster, ratio <= 0.33)
-and peak memory ratio <= 1.0; B=4,T=250,U=60,V=1024: time ratio <= 0.7 (memory printed).
+Targets: time ratio <= 0.1 (ten times faster) at both sizes; peak memory ratio <= 1.0 at
+B=8,T=200,U=50,V=256 (printed for the other). The ratio rises a lot on a loaded machine: run it quiet.
 """
 import argparse
 import gc
@@ -130,8 +130,8 @@ def main() -> int:
 
     ok = True
     cases = [  # (sizes, time target, memory target or None)
-        ((8, 200, 50, 256), 0.5, 1.0),
-        ((4, 250, 60, 1024), 0.7, None),
+        ((8, 200, 50, 256), 0.1, 1.0),
+        ((4, 250, 60, 1024), 0.1, None),
     ]
     for (B, T, U, V), time_target, mem_target in cases:
         print(f"B={B} T={T} U={U} V={V} float32, {device}, forward+backward, mean reduction")
@@ -148,10 +148,7 @@ def main() -> int:
 
         res = paired_ratio(edu, ta, reps=args.reps, warmup=1)
         ok &= report(f"  time  B={B},T={T},U={U},V={V}", res, time_target)
-        if res["ratio"] <= 1 / 3:
-            print(f"    aim 3x faster: MET ({1 / res['ratio']:.1f}x faster)")
-        else:
-            print(f"    aim 3x faster: NOT MET ({1 / res['ratio']:.1f}x faster)")
+        print(f"    {1 / res['ratio']:.1f}x faster")
         try:
             mem = memory_ratio(inputs, device)
         except OSError as err:  # no /proc/self/clear_refs (not Linux, or not allowed)
