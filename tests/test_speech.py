@@ -5,22 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import needs_espeak
 from emformer_edu.data import espeak
 from emformer_edu.data.corpus import Utterance
 from emformer_edu.data.features import HOP_LENGTH
 from emformer_edu.data.speech import CHARACTERS, SpokenUtterance, Voice, character_vocabulary, speak
 
 
-def _espeak_available() -> bool:
-    try:
-        espeak.find_library()
-        return True
-    except espeak.EspeakNotFoundError:
-        return False
-
-
-needs_espeak = pytest.mark.skipif(not _espeak_available(),
-                                  reason="eSpeak NG not installed (pip install espeakng-loader)")
 TEXT = "seven three nine zero"
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from emformer_edu.data import espeak
+from conftest import needs_espeak
 from emformer_edu.data.corpus import Collate, Utterance
 from emformer_edu.data.features import N_MELS, RIGHT_PADDING, FeatureExtractor, num_frames
 from emformer_edu.data.lexicon import DIGITS, LEXICON
@@ -10,16 +10,6 @@ from emformer_edu.data.speech import CHARACTERS, SpokenUtterance, speak
 from emformer_edu.data.spoken import SpokenConfig, SpokenDataset, pair_is_test, sentence_split
 
 
-def _espeak_available() -> bool:
-    try:
-        espeak.find_library()
-        return True
-    except espeak.EspeakNotFoundError:
-        return False
-
-
-needs_espeak = pytest.mark.skipif(not _espeak_available(),
-                                  reason="eSpeak NG not installed (pip install espeakng-loader)")
 
 
 @pytest.fixture(scope="module")
