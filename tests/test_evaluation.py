@@ -1,4 +1,4 @@
-"""Evaluation helpers: edit distance / TER, streaming chunks, streaming decoding, emission delays."""
+"""Evaluation helpers: edit distance / TER / CER / WER, streaming chunks, streaming decoding, emission delays."""
 import dataclasses
 import math
 
@@ -9,10 +9,12 @@ import emformer_edu
 from emformer_edu.rnnt.greedy import greedy_decode
 from emformer_edu.rnnt.recognize import decode, decode_streaming
 from emformer_edu.train.latency import EmissionDelays, emission_delays
-from emformer_edu.train.metrics import edit_distance, evaluate, token_error_rate
+from emformer_edu.train.metrics import (
+    TERResult, character_error_rate, edit_distance, evaluate, token_error_rate, word_error_rate,
+)
 from emformer_edu.transducer.streaming import streaming_chunks
 from emformer_edu.data.features import FeatureExtractor
-from emformer_edu.data.corpus import Alignment
+from emformer_edu.data.corpus import Alignment, Vocabulary
 from emformer_edu.data.synthetic import SyntheticSpeechDataset
 
 
@@ -54,6 +56,50 @@ def test_token_error_rate_weights_every_reference_token_equally():
         token_error_rate(refs, hyps[:1])
     with pytest.raises(ValueError, match="no tokens"):
         token_error_rate([[]], [[1]])
+
+
+
+# ----------------------------------------------------------------------------- CER and WER
+def test_character_error_rate_counts_every_character_spaces_included():
+    assert character_error_rate(["seven three"], ["seven three"]) == 0
+    assert character_error_rate(["seven three"], ["seven tree"]) == pytest.approx(1 / 11)  # one deletion
+    assert character_error_rate(["seven three"], ["seventhree"]) == pytest.approx(1 / 11)  # the space is a character
+    assert character_error_rate(["go", "stop now"], ["no", "stop now"]) == pytest.approx(1 / 10)  # summed, then divided
+    assert character_error_rate(["yes"], [""]) == 1 and character_error_rate(["no"], ["no no no"]) == 3
+
+
+def test_word_error_rate_counts_words():
+    assert word_error_rate(["seven three nine"], ["seven three nine"]) == 0
+    assert word_error_rate(["seven three nine"], ["seven tree nine"]) == pytest.approx(1 / 3)  # one wrong letter
+    assert word_error_rate(["seven three nine"], ["seventhree nine"]) == pytest.approx(2 / 3)  # merged: sub + del
+    assert word_error_rate(["seven three nine"], ["seven three nine nine"]) == pytest.approx(1 / 3)  # insertion
+    assert word_error_rate(["go now", "stop"], ["go", "stop"]) == pytest.approx(1 / 3)  # corpus-level
+    assert word_error_rate(["a  b"], [" a b "]) == 0  # words are text.split(): extra spaces do not count
+    with pytest.raises(ValueError, match="same length"):
+        word_error_rate(["a"], [])
+    with pytest.raises(ValueError, match="no tokens"):
+        word_error_rate([""], ["a"])
+
+
+def test_ter_result_gives_cer_and_wer_only_with_texts():
+    plain = TERResult([[0, 1]], [[0]], [[0]], 1, 2)
+    assert plain.cer is None and plain.wer is None and "cer" not in repr(plain)
+    texts = TERResult([[0, 1]], [[0]], [[0]], 1, 2, ref_texts=["ab cd"], hyp_texts=["ab"])
+    assert texts.cer == pytest.approx(3 / 5) and texts.wer == pytest.approx(1 / 2)
+    assert "cer=60.00%" in repr(texts) and "wer=50.00%" in repr(texts)
+
+
+def test_evaluate_with_a_vocabulary_writes_texts():
+    data = SyntheticSpeechDataset(3, seed=0)
+    utts = [data[i] for i in range(3)]
+    model = tiny_model(dtype=torch.float32)
+    extractor = FeatureExtractor(right_padding=model.transcriber.right_context_length)
+    vocab = Vocabulary.letters(20)
+    result = evaluate(model, utts, extractor, blank=20, vocab=vocab)
+    assert result.ref_texts == [u.text for u in utts]
+    assert result.hyp_texts == [vocab.decode(h) for h in result.hyps]
+    assert result.cer == pytest.approx(result.ter)  # one character per token
+    assert evaluate(model, utts, extractor, blank=20).ref_texts is None  # no vocabulary: no texts
 
 
 # ----------------------------------------------------------------------------- chunks

@@ -64,6 +64,15 @@ def test_recognize_text(toy):
     assert toy.recognize(utt.waveform) == utt.text
     assert toy.recognize(utt.waveform, streaming=True) == utt.text
     assert edit_distance(toy.recognize(utt.waveform, beam_width=None), utt.text) <= 1
+    assert edit_distance(toy.recognize(utt.waveform, beam_width=None, streaming=True), utt.text) <= 1
+
+
+def test_toy_is_a_synthetic_model_without_words(toy):
+    """The toy files predate the "corpus" entry: a config without it is a synthetic one."""
+    assert "corpus" not in toy.config and toy.corpus == "synthetic"
+    assert toy.spoken_config is None and toy.lexicon is None and toy.test_voices is None
+    assert isinstance(toy.held_out(2), emformer_edu.SyntheticSpeechDataset)
+    assert toy.evaluate(4, beam_width=None).wer is None  # no words in tone sequences
 
 
 def test_learned_alignment_matches_the_generator(toy):

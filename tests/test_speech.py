@@ -1,5 +1,6 @@
 """speak(): eSpeak NG audio at 16 kHz with exact word, phoneme and character spans."""
 import ctypes.util
+import time
 
 import numpy as np
 import pytest
@@ -50,6 +51,14 @@ def test_same_arguments_same_samples(utt):
 
 # ----------------------------------------------------------------------------- binding
 @needs_espeak
+@needs_espeak
+def test_breathy_voices_are_deterministic_across_the_clock():
+    """Variants with breath noise (f2, f5, ...) draw C's rand(), which eSpeak seeds from time(): we reseed it."""
+    first = speak(TEXT, voice="en-us+f2").waveform
+    time.sleep(1.1)  # time() moves on: an unseeded rand() would now give other samples
+    assert torch.equal(speak(TEXT, voice="en-us+f2").waveform, first)
+
+
 def test_binding_reports_events_where_the_words_are():
     s = espeak.synthesize(TEXT, "en-us", 175, 50, 50, 0)
     assert s.sample_rate == 22050 and s.samples.dtype == np.int16 and 1.2 < s.samples.size / 22050 < 1.45

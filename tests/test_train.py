@@ -92,6 +92,8 @@ def test_warmup_cosine_schedule():
     (dict(lr=0.0), "lr must be > 0"),
     (dict(train_seed=1, valid_seed=1), "must differ"),
     (dict(grad_clip=-1.0), "grad_clip"),
+    (dict(corpus="speech"), "corpus must be one of"),
+    (dict(num_workers=-1), "num_workers must be an integer >= 0"),
 ])
 def test_train_config_errors(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -215,9 +217,11 @@ def test_cli_help():
 
 
 def _other_value(field):
-    """A valid non-default value of a TrainConfig field (bools flip)."""
+    """A valid non-default value of a TrainConfig field (bools flip, the corpus switches)."""
     if field.type is bool:
         return not field.default
+    if field.type is str:
+        return {"corpus": "spoken"}[field.name]
     return field.default + 3 if field.type is int else field.default / 2
 
 

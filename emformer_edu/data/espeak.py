@@ -142,6 +142,9 @@ class _Session:
             self._unload(lib)
             where = data or "its default directory (set ESPEAK_DATA_PATH to the folder holding espeak-ng-data)"
             raise EspeakNotFoundError(f"eSpeak NG ({path}) found no voice data in {where}. {INSTALL_HINT}")
+        if hasattr(lib, "espeak_ng_SetRandSeed"):  # breathy variants (f2, f5, ...) draw rand(), seeded from the clock
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(0)
         lib.espeak_SetSynthCallback(_CALLBACK)
         self.lib, self.sample_rate = lib, rate
         return self

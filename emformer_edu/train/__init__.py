@@ -1,18 +1,23 @@
 """Training and evaluation: the trainer, checkpoints, the command line, metrics, and the shipped models.
 
 * ``config``: :class:`TrainConfig`, whose fields are also the command-line options;
-* ``batches``: :class:`FeatureSet`, :func:`batch_indices`, :func:`prepend_blank`, :func:`spec_augment`;
+* ``batches``: :class:`FeatureSet`, :class:`FeatureCollate`, :func:`batch_indices`, :func:`prepend_blank`,
+  :func:`spec_augment`, :func:`change_speed`, :class:`SpeedPerturbed`;
+* ``corpora``: each corpus's vocabulary and datasets; fixed (synthetic) or fresh (spoken) batches;
 * ``trainer``: :class:`Trainer`, :class:`TrainEvent`, :func:`warmup_cosine`;
 * ``checkpoints``: :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`export_assets` and the guarded file readers;
 * ``cli``: :func:`main` (``python -m emformer_edu.train --help`` lists the options);
-* ``metrics``, ``latency``: token error rate and emission delays; ``pretrained``: the shipped models.
+* ``metrics``, ``latency``: token, character and word error rates, emission delays; ``pretrained``: the
+  shipped models (``toy()``, ``spoken()``).
 """
-from . import pretrained
-from .batches import FeatureSet, batch_indices, prepend_blank, spec_augment
+from . import corpora, pretrained
+from .batches import (
+    FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, prepend_blank, spec_augment,
+)
 from .checkpoints import export_assets, load_checkpoint, save_checkpoint
 from .cli import main
 from .config import TrainConfig
 from .latency import EmissionDelays, compare_alignments, emission_delays, forced_alignment_frames
-from .metrics import TERResult, edit_distance, evaluate, token_error_rate
+from .metrics import TERResult, character_error_rate, edit_distance, evaluate, token_error_rate, word_error_rate
 from .pretrained import Pretrained
 from .trainer import TrainEvent, Trainer, warmup_cosine

@@ -1,20 +1,32 @@
-"""Training batches: features kept in memory, the predictor input, SpecAugment.
+"""Training batches: features kept in memory or made per batch, the predictor input, augmentation.
 
 * :class:`FeatureSet`: synthetic utterances featurized once, batched as
   ``features (B, T_max + R, F)``, ``lengths (B,)``, ``targets (B, U_max)``, ``target_lengths (B,)``;
+* :class:`FeatureCollate`: the same four tensors from a list of utterances (a DataLoader's
+  ``collate_fn``, so fresh utterances are featurized in a worker process);
 * :func:`prepend_blank`: targets ``(B, U)`` -> predictor input ``(B, U + 1)`` starting with the
   blank, as in torchaudio's recipe;
-* :func:`spec_augment`: frequency and time masks (Park et al., 2019) without time warping.
+* :func:`spec_augment`: frequency and time masks (Park et al., 2019) without time warping;
+* :func:`change_speed`, :class:`SpeedPerturbed`: speed perturbation (Ko et al., 2015), the
+  waveform resampled by a factor near 1, so tempo, pitch and formants all move.
 
 Notation: B batch, T frames, U target length, F mel bins, R right context (look-ahead frames).
 """
-from typing import List, Sequence
+import dataclasses
+from functools import lru_cache
+from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
+import torchaudio
 
-from ..data.features import FeatureExtractor
+from ..data.corpus import Alignment, Utterance
+from ..data.features import SAMPLE_RATE, FeatureExtractor
 from ..data.synthetic import SyntheticSpeechDataset
 from ..runtime import single_thread
+
+SPEED_RANGE = (0.9, 1.1)  # speed factors of SpeedPerturbed, as in Kaldi's 0.9 / 1.0 / 1.1 recipe, but any in between
+SPEED_STEP = 0.01  # factors are rounded to it, so 21 resampling kernels serve every utterance
 
 
 class FeatureSet:
@@ -49,6 +61,24 @@ class FeatureSet:
         x = torch.nn.functional.pad(pad(feats, batch_first=True), (0, 0, 0, self.right_padding))
         lengths = torch.tensor([f.size(0) for f in feats], dtype=torch.int32)
         return x, lengths, pad(toks, batch_first=True), torch.tensor([t.numel() for t in toks], dtype=torch.int32)
+
+
+class FeatureCollate:
+    """``collate_fn`` for training: utterances -> ``(features (B, T_max + R, F), lengths (B,), targets (B, U_max),
+    target_lengths (B,))``, the layout of :meth:`FeatureSet.batch` (each utterance featurized on its own).
+
+    A class, not a closure, so DataLoader worker processes can receive it.
+    """
+
+    def __init__(self, extractor: FeatureExtractor):
+        self.extractor = extractor
+
+    def __call__(self, items: Sequence[Utterance]):
+        with torch.no_grad(), single_thread():
+            x, lengths = self.extractor.batch([u.waveform for u in items])
+        toks = [u.tokens.to(torch.int32) for u in items]
+        targets = torch.nn.utils.rnn.pad_sequence(toks, batch_first=True)
+        return x, lengths, targets, torch.tensor([t.numel() for t in toks], dtype=torch.int32)
 
 
 def batch_indices(step: int, num_items: int, batch_size: int, seed: int = 0) -> List[int]:
@@ -91,3 +121,60 @@ def spec_augment(
             t0 = draw(T_b - w)
             out[b, t0 : t0 + w] = 0
     return out
+
+
+# ----------------------------------------------------------------------------- speed perturbation
+@lru_cache(maxsize=32)
+def _resampler(orig_freq: int) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(orig_freq, SAMPLE_RATE)  # keeps its sinc kernel between calls
+
+
+def change_speed(utt: Utterance, factor: float) -> Utterance:
+    """``utt`` played ``factor`` times as fast (``factor > 1``: shorter, higher), as a new utterance.
+
+    The waveform is resampled as if it had been recorded at ``16000 * factor`` Hz, so
+    ``N -> ~N / factor`` samples; every span (the token ``alignment`` and, for a spoken utterance,
+    its ``words`` and ``phonemes``) is scaled by ``1 / factor`` too. ``16000 * factor`` is rounded to
+    an integer rate.
+    """
+    if not 0.5 <= factor <= 2.0:
+        raise ValueError(f"speed factor must be in [0.5, 2], got {factor!r}.")
+    orig = int(round(SAMPLE_RATE * factor))
+    if orig == SAMPLE_RATE:
+        return utt
+    with torch.no_grad():
+        wave = _resampler(orig)(utt.waveform).clamp_(-1.0, 1.0)  # the filter can overshoot a little
+    n = wave.numel()
+
+    def scale(spans: Alignment) -> Alignment:  # sample p -> round(p * 16000 / orig), never past the end
+        f = lambda p: torch.clamp((p * SAMPLE_RATE + orig // 2) // orig, max=n)  # noqa: E731
+        return dataclasses.replace(spans, start_sample=f(spans.start_sample), end_sample=f(spans.end_sample))
+
+    changes = {"waveform": wave, "alignment": scale(utt.alignment)}
+    for name in ("words", "phonemes"):  # a SpokenUtterance's other spans
+        if getattr(utt, name, None) is not None:
+            changes[name] = scale(getattr(utt, name))
+    return dataclasses.replace(utt, **changes)
+
+
+class SpeedPerturbed(torch.utils.data.Dataset):
+    """``dataset`` with item i played at speed ``factor(i)``, drawn from ``SPEED_RANGE`` in ``SPEED_STEP`` steps.
+
+    The factor is seeded by ``(seed, i)``: the same in any order and any worker process.
+    """
+
+    def __init__(self, dataset, seed: int = 0, speed_range: Tuple[float, float] = SPEED_RANGE):
+        self.dataset, self.seed, self.speed_range = dataset, seed, speed_range
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def factor(self, index: int) -> float:
+        lo, hi = self.speed_range
+        k = np.random.default_rng([self.seed, 0x5BEED, index]).integers(0, round((hi - lo) / SPEED_STEP), endpoint=True)
+        return round(lo + int(k) * SPEED_STEP, 6)
+
+    def __getitem__(self, index: int) -> Utterance:
+        if index < 0:
+            index += len(self)
+        return change_speed(self.dataset[index], self.factor(index))

@@ -23,13 +23,15 @@ import torch
 
 from ..data.features import GlobalStats
 from ..data.synthetic import SyntheticConfig
+from .corpora import corpus_config_from_dict
 
 if TYPE_CHECKING:  # type hints only: the trainer imports this module
     from .trainer import Trainer
 
 __all__ = [
     "ASSET_FILES", "CHECKPOINT_FORMAT", "read_torch", "read_json", "read_state_dict", "read_stats", "load_weights",
-    "synthetic_config", "trainer_state", "restore_trainer", "save_checkpoint", "load_checkpoint", "export_assets",
+    "synthetic_config", "saved_corpus_config", "trainer_state", "restore_trainer", "save_checkpoint",
+    "load_checkpoint", "export_assets",
 ]
 
 CHECKPOINT_FORMAT = "emformer_edu.train/1"
@@ -109,7 +111,7 @@ def read_stats(path: str, num_mel_bins: Optional[int] = None) -> GlobalStats:
 
 def synthetic_config(values: Dict) -> SyntheticConfig:
     """:class:`SyntheticConfig` from ``dataclasses.asdict`` output that went through JSON (lists back to tuples)."""
-    return SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return corpus_config_from_dict("synthetic", values)
 
 
 def load_weights(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], source: str = "checkpoint",
@@ -153,14 +155,15 @@ def load_weights(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], so
 def trainer_state(trainer: "Trainer") -> Dict:
     """Everything :meth:`Trainer.resume` needs, as plain values and tensors (loads with ``weights_only=True``).
 
-    Configs are stored as ``dataclasses.asdict``; the random state makes a resumed run repeat
-    the dropout masks an uninterrupted run would have drawn.
+    Configs are stored as ``dataclasses.asdict``, the corpus's settings as ``"synthetic_config"`` or
+    ``"spoken_config"`` (after ``train_config["corpus"]``); the random state makes a resumed run
+    repeat the dropout masks an uninterrupted run would have drawn.
     """
     return {
         "format": CHECKPOINT_FORMAT, "step": trainer.step, "elapsed_s": trainer.elapsed_s,
         "train_config": dataclasses.asdict(trainer.config),
         "model_config": dataclasses.asdict(trainer.model_config),
-        "synthetic_config": dataclasses.asdict(trainer.synthetic),
+        f"{trainer.config.corpus}_config": dataclasses.asdict(trainer.corpus_config),
         "vocabulary": list(trainer.vocab.tokens),
         "global_stats": trainer.extractor.global_stats.to_dict(),
         "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
@@ -180,6 +183,16 @@ def restore_trainer(trainer: "Trainer", blob: Dict, source: str = "checkpoint") 
     trainer.step, trainer.elapsed_s = int(blob["step"]), float(blob["elapsed_s"])
     trainer.history = list(blob["history"])
     torch.set_rng_state(blob["rng_state"])
+
+
+def saved_corpus_config(blob: Dict, corpus: str, path: str = "checkpoint"):
+    """The corpus settings in :func:`trainer_state`'s ``blob``; ``ValueError`` if it was trained on another
+    corpus than ``corpus`` (a resumed run cannot switch: the vocabulary and the data would change)."""
+    saved = blob["train_config"].get("corpus", "synthetic")  # checkpoints older than the field: synthetic
+    if corpus != saved:
+        raise ValueError(f"{os.fspath(path)!r} was trained on the {saved!r} corpus; a resumed run cannot switch "
+                         f"to {corpus!r}.")
+    return corpus_config_from_dict(saved, blob[f"{saved}_config"])
 
 
 def save_checkpoint(path: str, blob: Dict) -> None:
@@ -205,8 +218,9 @@ def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: 
 
     * ``{name}_emformer_rnnt.pt``: float32 ``state_dict`` only (no optimizer: small);
     * ``{name}_global_stats.json``: feature statistics in torchaudio's ``global_stats.json`` layout;
-    * ``{name}_config.json``: model config, vocabulary, synthetic-corpus config, training config and
-      results (``extra``, e.g. measured TERs).
+    * ``{name}_config.json``: model config, vocabulary, the corpus (``"corpus"``: ``"synthetic"`` or
+      ``"spoken"``) and its settings (under that name), training config and results (``extra``,
+      e.g. measured TERs; ``training["history"]`` is the learning curve).
     """
     os.makedirs(directory, exist_ok=True)
     paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
@@ -218,7 +232,8 @@ def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: 
         "model": dataclasses.asdict(trainer.model_config),
         "vocabulary": list(trainer.vocab.tokens),
         "blank": trainer.blank,
-        "synthetic": dataclasses.asdict(trainer.synthetic),
+        "corpus": trainer.config.corpus,
+        trainer.config.corpus: dataclasses.asdict(trainer.corpus_config),
         "training": {**dataclasses.asdict(trainer.config), "steps_done": trainer.step,
                      "history": trainer.history, **(extra or {})},
     }

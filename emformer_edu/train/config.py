@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from ..checks import check_positive
 
+CORPORA = ("synthetic", "spoken")  # what TrainConfig.corpus can name (built in .corpora)
+
 
 def _field(default, help: str):
     """A dataclass field with the help text the command line shows for it."""
@@ -20,10 +22,20 @@ def _field(default, help: str):
 class TrainConfig:
     """Training settings (all plain values, so they go into checkpoints and JSON).
 
-    Data: ``num_train`` utterances of ``SyntheticSpeechDataset(seed=train_seed)`` are
-    featurized once and kept in memory; the held-out set is ``num_valid`` utterances with
-    ``valid_seed`` (other seeds give other utterances). Feature statistics come from the
-    first ``stats_utterances`` training utterances.
+    Data (``corpus``, see :mod:`emformer_edu.train.corpora`):
+
+    * ``"synthetic"``: ``num_train`` utterances of ``SyntheticSpeechDataset(seed=train_seed)`` are
+      featurized once and kept in memory; the held-out set is ``num_valid`` utterances with
+      ``valid_seed`` (other seeds give other utterances);
+    * ``"spoken"``: fresh eSpeak NG sentences, never repeated: step s trains on items
+      ``[s * B, (s + 1) * B)`` of ``SpokenDataset(split="train", seed=train_seed)``, synthesized and
+      featurized by ``num_workers`` DataLoader processes while the model trains (``num_train`` is
+      unused); the held-out set is ``num_valid`` items of the test split (unseen voices and
+      sentences) with ``valid_seed``.
+
+    Feature statistics come from the first ``stats_utterances`` training utterances.
+    ``speed_perturb`` resamples every training utterance by a factor drawn from [0.9, 1.1]
+    (once per utterance: for the synthetic corpus the fixed set is perturbed once).
 
     Optimization: Adam(``lr``, betas (0.9, 0.98)), linear warm-up over ``warmup_steps``,
     cosine decay to ``lr * final_lr_scale`` at ``steps``, gradient norm clipped to
@@ -45,18 +57,27 @@ class TrainConfig:
     freq_mask_width: int = _field(12, "SpecAugment: widest masked band, in mel bins")
     time_masks: int = _field(2, "SpecAugment: frame spans masked per utterance")
     time_mask_width: int = _field(4, "SpecAugment: longest masked span, in frames (a token can be 6 frames)")
-    num_train: int = _field(3000, "training utterances, featurized once and kept in memory")
-    num_valid: int = _field(200, "held-out utterances for the greedy token error rate")
-    train_seed: int = _field(0, "seed of the synthetic training utterances")
+    num_train: int = _field(3000, "synthetic corpus: training utterances, featurized once and kept in memory")
+    num_valid: int = _field(200, "held-out utterances for the greedy token (spoken: character and word) error rate")
+    train_seed: int = _field(0, "seed of the training utterances")
     valid_seed: int = _field(1, "seed of the held-out utterances (must differ from train_seed)")
     stats_utterances: int = _field(500, "training utterances the feature statistics are computed on")
     eval_every: int = _field(200, "steps between held-out evaluations, 0: at the end only")
-    seed: int = _field(0, "initial weights, data order, dropout and SpecAugment")
+    seed: int = _field(0, "initial weights, data order, dropout, SpecAugment and speed perturbation")
+    corpus: str = _field("synthetic", "training data: 'synthetic' (tone sequences, num_train kept in memory) or "
+                                      "'spoken' (eSpeak NG sentences, fresh ones every step, tested on unseen voices)")
+    num_workers: int = _field(1, "spoken corpus: DataLoader processes that synthesize the next batches while the "
+                                 "model trains (0: in the training process)")
+    speed_perturb: bool = _field(False, "resample each training utterance by a random speed factor in [0.9, 1.1] "
+                                        "(tempo and pitch change together)")
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances"):
             check_positive(name, getattr(self, name))
-        for name in ("warmup_steps", "eval_every", "freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+        if self.corpus not in CORPORA:
+            raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}.")
+        for name in ("warmup_steps", "eval_every", "num_workers", "freq_masks", "freq_mask_width", "time_masks",
+                     "time_mask_width"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")

@@ -1,20 +1,23 @@
-"""How well does a trained model recognize? Edit distance, the token error rate, and :func:`evaluate`.
+"""How well does a trained model recognize? Edit distance, token, character and word error rates, :func:`evaluate`.
 
 * :func:`edit_distance`, :func:`token_error_rate`: the token error rate (TER), i.e. the
   Levenshtein distance between reference and hypothesis token sequences (substitutions,
   deletions, insertions) summed over a set and divided by the number of reference tokens.
+* :func:`character_error_rate` (CER) and :func:`word_error_rate` (WER): the same over the
+  characters of texts (spaces included) and over their words (``text.split()``).
 * :func:`evaluate`: decode utterances in full context or chunk by chunk, greedily or by beam
-  search (:mod:`emformer_edu.rnnt.recognize`), and score them.
+  search (:mod:`emformer_edu.rnnt.recognize`), and score them; given the vocabulary it also
+  writes the texts, for CER and WER.
 
 Notation: B batch, T frames, U target length, V vocabulary (incl. blank), F mel bins, R right context.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
 from ..checks import check_finite
-from ..data.corpus import Utterance
+from ..data.corpus import Utterance, Vocabulary
 from ..data.features import FeatureExtractor
 from ..rnnt.recognize import decode
 
@@ -55,12 +58,28 @@ def token_error_rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> floa
     return sum(edit_distance(r, h) for r, h in zip(refs, hyps)) / total
 
 
+def character_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus CER: character edit distance over reference characters, spaces included (0.05 = 5 %)."""
+    return token_error_rate(list(refs), list(hyps))
+
+
+def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER: edit distance between the word lists ``text.split()``, over reference words.
+
+    A word with one wrong letter is one substituted word; a missing space merges two words into
+    one wrong word (a substitution and a deletion), so WER is usually several times the CER.
+    """
+    return token_error_rate([r.split() for r in refs], [h.split() for h in hyps])
+
+
 @dataclass
 class TERResult:
     """Decoding results for a set of utterances.
 
     refs, hyps: token id lists; timesteps: encoder frame of every hypothesis token;
-    errors: summed edit distance; ref_tokens: number of reference tokens.
+    errors: summed edit distance; ref_tokens: number of reference tokens;
+    ref_texts, hyp_texts: the same as texts (``vocab.decode``), or ``None`` if :func:`evaluate`
+    had no vocabulary; they give :attr:`cer` and :attr:`wer`.
     """
 
     refs: List[List[int]]
@@ -68,6 +87,8 @@ class TERResult:
     timesteps: List[List[int]]
     errors: int
     ref_tokens: int
+    ref_texts: Optional[List[str]] = None
+    hyp_texts: Optional[List[str]] = None
 
     @property
     def ter(self) -> float:
@@ -75,12 +96,27 @@ class TERResult:
         return self.errors / self.ref_tokens
 
     @property
+    def cer(self) -> Optional[float]:
+        """Character error rate of the texts (for a character vocabulary, the TER); ``None`` without texts."""
+        return None if self.ref_texts is None else character_error_rate(self.ref_texts, self.hyp_texts)
+
+    @property
+    def wer(self) -> Optional[float]:
+        """Word error rate of the texts (words: ``text.split()``); ``None`` without texts."""
+        return None if self.ref_texts is None else word_error_rate(self.ref_texts, self.hyp_texts)
+
+    def scores(self) -> Dict[str, float]:
+        """``{"ter": ...}``, plus ``"cer"`` and ``"wer"`` when there are texts (a training history entry)."""
+        return dict(ter=self.ter) if self.ref_texts is None else dict(ter=self.ter, cer=self.cer, wer=self.wer)
+
+    @property
     def sentence_errors(self) -> int:
         """Utterances whose hypothesis differs from the reference."""
         return sum(r != h for r, h in zip(self.refs, self.hyps))
 
     def __repr__(self) -> str:
-        return (f"TERResult(ter={100 * self.ter:.2f}%, errors={self.errors}/{self.ref_tokens} tokens, "
+        texts = "" if self.ref_texts is None else f"cer={100 * self.cer:.2f}%, wer={100 * self.wer:.2f}%, "
+        return (f"TERResult(ter={100 * self.ter:.2f}%, {texts}errors={self.errors}/{self.ref_tokens} tokens, "
                 f"wrong utterances={self.sentence_errors}/{len(self.refs)})")
 
 
@@ -88,6 +124,7 @@ class TERResult:
 def evaluate(
     model, utterances: Sequence[Utterance], extractor: FeatureExtractor, blank: int,
     beam_width: Optional[int] = None, streaming: bool = False, batch_size: int = 64,
+    vocab: Optional[Vocabulary] = None,
 ) -> TERResult:
     """TER of ``model`` on ``utterances`` (e.g. a held-out :class:`SyntheticSpeechDataset`).
 
@@ -96,6 +133,8 @@ def evaluate(
             its ``right_padding`` must equal the model's ``right_context_length``.
         beam_width: ``None`` for greedy decoding, else beam search with this width.
         streaming: decode chunk by chunk (``transcribe_streaming``) instead of in full context.
+        vocab: if given, references and hypotheses are also decoded to text, for the result's
+            ``cer`` and ``wer`` (spoken corpus).
     The model is put in eval mode for the call and restored afterwards.
 
     Raises ``ValueError`` naming the utterance whose waveform holds NaN or inf (or whose features
@@ -130,6 +169,9 @@ def evaluate(
     finally:
         model.train(was_training)
     errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps))
-    return TERResult(refs, hyps, times, errors, sum(len(r) for r in refs))
+    result = TERResult(refs, hyps, times, errors, sum(len(r) for r in refs))
+    if vocab is not None:
+        result.ref_texts, result.hyp_texts = [vocab.decode(r) for r in refs], [vocab.decode(h) for h in hyps]
+    return result
 
 

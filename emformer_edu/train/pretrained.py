@@ -1,4 +1,4 @@
-"""A small Emformer RNN-T trained on the synthetic corpus, shipped with the package.
+"""Small Emformer RNN-Ts shipped with the package: one for the synthetic corpus, one for spoken English.
 
 ::
 
@@ -8,13 +8,20 @@
     toy.recognize(utt.waveform)                 # 'fbjq...' (full context, beam search)
     toy.recognize(utt.waveform, streaming=True) # chunk by chunk, as a live recognizer
 
-The files live in ``emformer_edu/train/assets/`` and were written by
-``python -m emformer_edu.train --export emformer_edu/train/assets`` (see :mod:`emformer_edu.train.cli`):
+    spoken = pretrained.spoken()                # characters of eSpeak NG sentences
+    utt = spoken.held_out(1)[0]                 # a test sentence, spoken by a voice training never heard
+    spoken.recognize(utt.waveform, beam_width=None, streaming=True)  # greedy, chunk by chunk: 'seven blue ...'
+    spoken.lexicon, spoken.test_voices          # the words sentences are made of; the held-out voices
 
-* ``toy_emformer_rnnt.pt``: float32 ``state_dict``;
-* ``toy_global_stats.json``: feature statistics (torchaudio's ``global_stats.json`` layout);
-* ``toy_config.json``: the ``emformer_rnnt_model`` arguments (``EmformerRNNTConfig.toy()``), the
-  vocabulary, the synthetic corpus settings it was trained on and the training settings and results.
+The files live in ``emformer_edu/train/assets/`` and were written by
+``python -m emformer_edu.train --export emformer_edu/train/assets`` (``--corpus spoken --name spoken``
+for the second; see :mod:`emformer_edu.train.cli`):
+
+* ``{name}_emformer_rnnt.pt``: float32 ``state_dict``;
+* ``{name}_global_stats.json``: feature statistics (torchaudio's ``global_stats.json`` layout);
+* ``{name}_config.json``: the ``emformer_rnnt_model`` arguments, the vocabulary, the corpus
+  (``"corpus"``) and its settings it was trained on, and the training settings and results
+  (``training["history"]``: the learning curve). A file without ``"corpus"`` is a synthetic one.
 
 :func:`load` reads them through the guarded readers of :mod:`emformer_edu.train.checkpoints`, so a
 missing, empty or corrupt file raises an error that names it.
@@ -26,26 +33,31 @@ Notation: N samples, T frames, R right context, F mel bins, U target length.
 """
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 
 from ..config import EmformerRNNTConfig
 from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor
+from ..data.spoken import SpokenConfig, SpokenDataset
 from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
 from ..rnnt.beam_search import RNNTBeamSearch
 from ..rnnt.greedy import greedy_decode
 from ..rnnt.recognize import decode_streaming
 from ..transducer.model import RNNT, build_model
 from ..transducer.streaming import streaming_chunks
-from .checkpoints import ASSET_FILES, load_weights, read_json, read_state_dict, read_stats, synthetic_config
+from . import corpora
+from .checkpoints import ASSET_FILES, load_weights, read_json, read_state_dict, read_stats
 from .metrics import TERResult, evaluate
 
-__all__ = ["Pretrained", "load", "toy", "load_weights", "HELD_OUT_SEED", "ASSET_FILES"]
+__all__ = ["Pretrained", "load", "toy", "spoken", "load_weights", "HELD_OUT_SEED", "ASSET_FILES"]
 
-HELD_OUT_SEED = 2  # training used seed 0 and validation seed 1: seed 2 is data no step ever saw
+# Training used seed 0 and validation seed 1: seed 2 is data no step ever saw. (Spoken: validation was
+# test-split items of seed 1, training never touches the test split.)
+HELD_OUT_SEED = 2
 
 
 @dataclass
@@ -54,7 +66,8 @@ class Pretrained:
 
     model: :class:`~emformer_edu.transducer.RNNT` in eval mode. feature_extractor: with the
     training statistics and ``right_padding = R``. vocab: token names (blank = last id).
-    config: the parsed ``*_config.json``.
+    config: the parsed ``*_config.json``; ``config["corpus"]`` (:attr:`corpus`) says what the model
+    was trained on, ``"synthetic"`` or ``"spoken"``.
     """
 
     model: RNNT
@@ -77,12 +90,41 @@ class Pretrained:
         return self.model.transcriber.right_context_length
 
     @property
-    def synthetic_config(self) -> SyntheticConfig:
-        """The corpus settings the model was trained on (pass them to make comparable data)."""
-        return synthetic_config(self.config["synthetic"])
+    def corpus(self) -> str:
+        """``"synthetic"`` or ``"spoken"``: the corpus the model was trained on."""
+        return self.config.get("corpus", "synthetic")
 
-    def held_out(self, num_utterances: int = 100, seed: int = HELD_OUT_SEED) -> SyntheticSpeechDataset:
-        """Synthetic utterances from the training language that training never saw."""
+    @cached_property
+    def corpus_config(self) -> Union[SyntheticConfig, SpokenConfig]:
+        """The settings of that corpus (pass them to make comparable data)."""
+        return corpora.corpus_config_from_dict(self.corpus, self.config[self.corpus])
+
+    @property
+    def synthetic_config(self) -> Optional[SyntheticConfig]:
+        """The synthetic corpus settings the model was trained on (``None`` for a spoken model)."""
+        return self.corpus_config if self.corpus == "synthetic" else None
+
+    @property
+    def spoken_config(self) -> Optional[SpokenConfig]:
+        """The spoken corpus settings the model was trained on (``None`` for a synthetic model)."""
+        return self.corpus_config if self.corpus == "spoken" else None
+
+    @property
+    def lexicon(self) -> Optional[Tuple[str, ...]]:
+        """The words the spoken corpus makes its sentences from (``None`` for a synthetic model)."""
+        return None if self.spoken_config is None else self.spoken_config.lexicon
+
+    @property
+    def test_voices(self) -> Optional[Tuple[str, ...]]:
+        """The eSpeak NG voices held out from training, which :meth:`held_out` speaks with (``None``: synthetic)."""
+        return None if self.spoken_config is None else self.spoken_config.test_voices
+
+    def held_out(self, num_utterances: int = 100,
+                 seed: int = HELD_OUT_SEED) -> Union[SyntheticSpeechDataset, SpokenDataset]:
+        """Utterances training never saw: synthetic ones of the training language, or for a spoken
+        model sentences of the test split (held-out voices and word pairs)."""
+        if self.corpus == "spoken":
+            return SpokenDataset(num_utterances, "test", seed, self.spoken_config)
         return SyntheticSpeechDataset(num_utterances, seed=seed, config=self.synthetic_config)
 
     def features(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -99,8 +141,9 @@ class Pretrained:
         return RNNTBeamSearch(self.model, self.blank)
 
     @torch.no_grad()
-    def recognize(self, waveform: torch.Tensor, beam_width: int = 4, streaming: bool = False) -> str:
-        """Waveform ``(N,)`` -> recognized text (token names), by beam search (``beam_width=None``: greedy)."""
+    def recognize(self, waveform: torch.Tensor, beam_width: Optional[int] = 4, streaming: bool = False) -> str:
+        """Waveform ``(N,)`` at 16 kHz -> recognized text (token names joined: for a spoken model, words
+        and spaces), by beam search of ``beam_width`` (``None``: greedy), in full context or chunk by chunk."""
         feats = self.features(waveform)
         if streaming:
             tokens, _ = decode_streaming(self.model, feats, self.blank, beam_width)
@@ -114,10 +157,12 @@ class Pretrained:
 
     def evaluate(self, num_utterances: int = 100, beam_width: Optional[int] = 4, streaming: bool = False,
                  seed: int = HELD_OUT_SEED) -> TERResult:
-        """TER on ``num_utterances`` held-out utterances (see :func:`emformer_edu.train.metrics.evaluate`)."""
+        """TER on ``num_utterances`` held-out utterances (see :func:`emformer_edu.train.metrics.evaluate`);
+        for a spoken model the result's ``cer`` and ``wer`` too."""
         data = self.held_out(num_utterances, seed)
+        vocab = self.vocab if corpora.has_words(self.corpus) else None
         return evaluate(self.model, [data[i] for i in range(len(data))], self.feature_extractor, self.blank,
-                        beam_width=beam_width, streaming=streaming)
+                        beam_width=beam_width, streaming=streaming, vocab=vocab)
 
 
 def load(weights: str, stats: str, config: str, model: Optional[RNNT] = None) -> Pretrained:
@@ -141,6 +186,14 @@ def load(weights: str, stats: str, config: str, model: Optional[RNNT] = None) ->
     except (TypeError, ValueError) as err:
         raise ValueError(f"model config {config!r}: {err}") from err
     vocab = Vocabulary(tuple(cfg["vocabulary"]))
+    corpus = cfg.get("corpus", "synthetic")
+    if corpus not in corpora.CORPORA or corpus not in cfg:
+        raise ValueError(f"model config {config!r}: corpus {corpus!r} needs its settings under {corpus!r} "
+                         f"(corpora: {corpora.CORPORA}); was it written by export_assets?")
+    try:
+        corpora.corpus_config_from_dict(corpus, cfg[corpus])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"model config {config!r}: {corpus} corpus settings: {err}") from err
     if model_config.num_symbols != vocab.num_symbols:
         raise ValueError(
             f"model config {config!r}: num_symbols {model_config.num_symbols} does not fit the vocabulary "
@@ -156,10 +209,21 @@ def load(weights: str, stats: str, config: str, model: Optional[RNNT] = None) ->
     return Pretrained(model, extractor, vocab, cfg)
 
 
+def _shipped(name: str) -> Pretrained:
+    assets = resources.files("emformer_edu.train") / "assets"
+    with resources.as_file(assets) as directory:
+        paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
+        return load(paths["weights"], paths["stats"], paths["config"])
+
+
 def toy() -> Pretrained:
     """The toy model shipped in ``emformer_edu/train/assets/``: a 3-layer streaming Emformer RNN-T
     (memory, left and right context) trained on the default :class:`SyntheticConfig`."""
-    assets = resources.files("emformer_edu.train") / "assets"
-    with resources.as_file(assets) as directory:
-        paths = {k: os.path.join(directory, v.format(name="toy")) for k, v in ASSET_FILES.items()}
-        return load(paths["weights"], paths["stats"], paths["config"])
+    return _shipped("toy")
+
+
+def spoken() -> Pretrained:
+    """The spoken-English model shipped in ``emformer_edu/train/assets/`` (``spoken_*``): a streaming
+    Emformer RNN-T over characters, trained from scratch on fresh :class:`SpokenDataset` sentences;
+    :meth:`Pretrained.held_out` gives test sentences spoken by the held-out :attr:`Pretrained.test_voices`."""
+    return _shipped("spoken")

@@ -1,4 +1,4 @@
-"""The training loop: an Emformer RNN-T learns the synthetic corpus on a laptop CPU in minutes.
+"""The training loop: an Emformer RNN-T learns a corpus on a laptop CPU in minutes.
 
 The recipe follows torchaudio's LibriSpeech Emformer RNN-T training (``examples/asr/emformer_rnnt``),
 scaled down. Features come from a :class:`~emformer_edu.data.features.FeatureExtractor` with
@@ -10,7 +10,9 @@ statistics of the training set, right-padded with R zero frames. The predictor r
 
 with ``features (B, T + R, F)`` and ``logits (B, T', U + 1, V)``. Adam with a linear warm-up then
 cosine decay (:func:`warmup_cosine`), gradient-norm clipping, optional SpecAugment; every
-``eval_every`` steps the held-out greedy token error rate (TER).
+``eval_every`` steps the held-out greedy token error rate (TER; for the spoken corpus also the
+character and word error rates, CER and WER). What each step trains on (a fixed synthetic set or
+fresh spoken sentences from DataLoader workers) is :mod:`.corpora`'s business.
 
 Progress goes to a ``tqdm`` bar on stderr (``progress=False`` turns it off); ``callback`` receives a
 :class:`TrainEvent` after every step and evaluation, so a notebook can drive a widget instead
@@ -19,6 +21,7 @@ Progress goes to a ``tqdm`` bar on stderr (``progress=False`` turns it off); ``c
 Notation: B batch, T input frames, T' encoder frames, U target length, V vocabulary
 (tokens + blank), D model dim, F mel bins, R right context.
 """
+import contextlib
 import math
 import os
 import sys
@@ -29,14 +32,13 @@ import torch
 from tqdm import tqdm
 
 from ..config import EmformerRNNTConfig
-from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor, GlobalStats, compute_global_stats
-from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
 from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
-from .batches import FeatureSet, batch_indices, prepend_blank, spec_augment
-from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, synthetic_config, trainer_state
+from . import corpora
+from .batches import prepend_blank, spec_augment
+from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, trainer_state
 from .config import TrainConfig
 from .metrics import TERResult, evaluate
 
@@ -48,7 +50,8 @@ class TrainEvent(NamedTuple):
 
     kind: ``"step"`` (after an optimizer step), ``"eval"`` (after a held-out evaluation) or ``"end"``.
     loss: mean RNN-T loss (nats per utterance); ter: held-out greedy TER as a fraction
-    (``"eval"`` and ``"end"`` only, else ``None``).
+    (``"eval"`` and ``"end"`` only, else ``None``); for the spoken corpus the TER is the
+    character error rate and ``wer`` the word error rate (else ``None``).
     """
 
     kind: str
@@ -58,9 +61,12 @@ class TrainEvent(NamedTuple):
     lr: float
     ter: Optional[float]
     elapsed_s: float
+    wer: Optional[float] = None
 
     def summary(self) -> str:
-        return f"step {self.step}: loss {self.loss:.3f}, held-out greedy TER {100 * self.ter:.2f}% ({self.elapsed_s:.0f} s)"
+        scores = (f"TER {100 * self.ter:.2f}%" if self.wer is None
+                  else f"CER {100 * self.ter:.2f}%, WER {100 * self.wer:.2f}%")
+        return f"step {self.step}: loss {self.loss:.3f}, held-out greedy {scores} ({self.elapsed_s:.0f} s)"
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_scale: float) -> float:
@@ -75,10 +81,11 @@ class Trainer:
     """Owns the model, data, optimizer and schedule; :meth:`fit` trains, :meth:`save` / :meth:`resume` persist.
 
     Args:
-        config: :class:`TrainConfig`.
+        config: :class:`TrainConfig`; ``config.corpus`` picks the data.
         model_config: :class:`EmformerRNNTConfig` (or its dict); default ``EmformerRNNTConfig.toy()``.
             ``num_symbols`` must equal the vocabulary's (tokens + blank), ``input_dim`` the 80 mel bins.
-        synthetic: :class:`SyntheticConfig` of the corpus (default settings if ``None``).
+        corpus_config: the corpus's settings, a :class:`SyntheticConfig` or a :class:`SpokenConfig`
+            (its defaults if ``None``).
         callback: called with a :class:`TrainEvent` after every step and evaluation.
         progress: show a ``tqdm`` bar on stderr.
         global_stats: feature statistics to use instead of computing them (resume uses it).
@@ -92,12 +99,12 @@ class Trainer:
 
     def __init__(
         self, config: Optional[TrainConfig] = None, model_config: Union[EmformerRNNTConfig, Dict, None] = None,
-        synthetic: Optional[SyntheticConfig] = None, callback: Optional[Callable[[TrainEvent], None]] = None,
+        corpus_config: Optional[corpora.CorpusConfig] = None, callback: Optional[Callable[[TrainEvent], None]] = None,
         progress: bool = True, global_stats: Optional[GlobalStats] = None,
     ):
         self.config = c = config if config is not None else TrainConfig()
-        self.synthetic = synthetic if synthetic is not None else SyntheticConfig()
-        self.vocab = Vocabulary.letters(self.synthetic.num_tokens)
+        self.corpus_config = corpora.corpus_config(c.corpus, corpus_config)
+        self.vocab = corpora.vocabulary(c.corpus, self.corpus_config)
         self.blank = self.vocab.blank
         if model_config is None:
             model_config = EmformerRNNTConfig.toy(self.vocab.num_symbols)
@@ -112,20 +119,22 @@ class Trainer:
 
         torch.manual_seed(c.seed)  # initial weights and dropout
         self.model = build_model(model_config)
-        train_set = SyntheticSpeechDataset(c.num_train, seed=c.train_seed, config=self.synthetic)
-        self.valid_set = SyntheticSpeechDataset(c.num_valid, seed=c.valid_seed, config=self.synthetic)
+        train_set, self.valid_set = corpora.datasets(c, self.corpus_config)
         if global_stats is None:
             with single_thread():
-                n = min(c.stats_utterances, c.num_train)
+                n = min(c.stats_utterances, len(train_set))
                 global_stats = compute_global_stats(train_set[i].waveform for i in range(n))
         self.extractor = FeatureExtractor(global_stats, right_padding=model_config.right_context_length)
-        self.train_set = FeatureSet(train_set, self.extractor)
+        # Fixed (synthetic: train_set is a FeatureSet) or fresh (spoken: train_set is the Dataset) batches.
+        self.batches = corpora.batch_source(c, train_set, self.extractor)
+        self.train_set = self.batches.train_set
+        self._valid_utterances: List = []  # made once, on the first evaluation
 
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.98), eps=1e-9)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, c.warmup_steps, c.steps, c.final_lr_scale))
         self.step = 0
-        self.history: List[Dict] = []  # one entry per evaluation: step, loss, ter, elapsed_s
+        self.history: List[Dict] = []  # one entry per evaluation: step, loss, ter (spoken: cer, wer), elapsed_s
         self.elapsed_s = 0.0
 
     # -- one step ---------------------------------------------------------------------
@@ -138,8 +147,7 @@ class Trainer:
     def train_step(self) -> float:
         """One optimizer step on the batch for ``self.step``; returns its loss."""
         c = self.config
-        features, lengths, targets, target_lengths = self.train_set.batch(
-            batch_indices(self.step, len(self.train_set), c.batch_size, c.seed))
+        features, lengths, targets, target_lengths = self.batches.batch(self.step)
         if c.spec_augment:  # seeded by the step, so a resumed run masks the same frames
             g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step + 7)
             features = spec_augment(features, lengths, g, c.freq_masks, c.freq_mask_width, c.time_masks, c.time_mask_width)
@@ -156,15 +164,20 @@ class Trainer:
 
     def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
                  streaming: bool = False) -> TERResult:
-        """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default)."""
+        """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
+        with CER and WER for the spoken corpus."""
         n = len(self.valid_set) if num_utterances is None else min(num_utterances, len(self.valid_set))
         with single_thread():
-            return evaluate(self.model, [self.valid_set[i] for i in range(n)], self.extractor, self.blank,
-                            beam_width=beam_width, streaming=streaming)
+            made = len(self._valid_utterances)
+            self._valid_utterances += [self.valid_set[i] for i in range(made, n)]
+            vocab = self.vocab if corpora.has_words(self.config.corpus) else None
+            return evaluate(self.model, self._valid_utterances[:n], self.extractor, self.blank,
+                            beam_width=beam_width, streaming=streaming, vocab=vocab)
 
     # -- the loop ---------------------------------------------------------------------
-    def _emit(self, kind: str, loss: float, ter: Optional[float]) -> None:
-        event = TrainEvent(kind, self.step, self.config.steps, loss, self.scheduler.get_last_lr()[0], ter, self.elapsed_s)
+    def _emit(self, kind: str, loss: float, ter: Optional[float], wer: Optional[float] = None) -> None:
+        event = TrainEvent(kind, self.step, self.config.steps, loss, self.scheduler.get_last_lr()[0], ter,
+                           self.elapsed_s, wer)
         if kind == "eval" and self.progress:
             tqdm.write(event.summary(), file=sys.stderr)  # above the bar, which tqdm redraws
         if self.callback is not None:
@@ -174,7 +187,8 @@ class Trainer:
         """Train until ``self.step == steps`` (default ``config.steps``); returns :attr:`history`.
 
         Evaluates every ``config.eval_every`` steps and at the end; saves to ``checkpoint``
-        every ``checkpoint_every`` steps (0: only at the end) and at the end, if given.
+        every ``checkpoint_every`` steps (0: only at the end) and at the end, if given. DataLoader
+        workers (spoken corpus) are stopped on return.
         """
         c = self.config
         steps = c.steps if steps is None else steps
@@ -184,7 +198,7 @@ class Trainer:
         recent: List[float] = []  # the last 50 losses: one step's loss is too noisy to read
         loss = math.nan
         with tqdm(total=steps, initial=self.step, disable=not self.progress, desc="train", unit="step",
-                  file=sys.stderr, dynamic_ncols=True) as bar:
+                  file=sys.stderr, dynamic_ncols=True) as bar, contextlib.closing(self.batches):
             while self.step < steps:
                 loss = self.train_step()
                 recent = (recent + [loss])[-50:]
@@ -195,14 +209,16 @@ class Trainer:
                 self._emit("step", loss, None)
                 at_end = self.step == steps
                 if at_end or (c.eval_every and self.step % c.eval_every == 0):
-                    ter = self.evaluate().ter
+                    result = self.evaluate()
                     self.elapsed_s = time.perf_counter() - start
                     mean_loss = sum(recent) / len(recent)
-                    self.history.append(dict(step=self.step, loss=mean_loss, ter=ter, elapsed_s=round(self.elapsed_s, 1)))
-                    self._emit("eval", mean_loss, ter)
+                    self.history.append(dict(step=self.step, loss=mean_loss, **result.scores(),
+                                             elapsed_s=round(self.elapsed_s, 1)))
+                    self._emit("eval", mean_loss, result.ter, result.wer)
                 if checkpoint and (at_end or (checkpoint_every and self.step % checkpoint_every == 0)):
                     self.save(checkpoint)
-        self._emit("end", loss, self.history[-1]["ter"] if self.history else None)
+        last = self.history[-1] if self.history else {}
+        self._emit("end", loss, last.get("ter"), last.get("wer"))
         return self.history
 
     # -- persistence ------------------------------------------------------------------
@@ -216,12 +232,13 @@ class Trainer:
         """Rebuild the trainer saved at ``path`` and restore its state, ready to :meth:`fit` on.
 
         ``config_overrides`` change :class:`TrainConfig` fields (e.g. ``eval_every``); changing ``steps``
-        also reshapes the remaining learning-rate schedule. Raises ``FileNotFoundError`` for a missing
-        file and ``ValueError`` for a file that is not a checkpoint or whose weights do not fit its config.
+        also reshapes the remaining learning-rate schedule (and, for the spoken corpus, how many
+        fresh items there are). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
+        a file that is not a checkpoint, whose weights do not fit its config, or for another corpus.
         """
         blob = load_checkpoint(path)
         config = TrainConfig(**{**blob["train_config"], **config_overrides})
-        trainer = cls(config, blob["model_config"], synthetic_config(blob["synthetic_config"]), callback, progress,
-                      global_stats=GlobalStats(**blob["global_stats"]))
+        trainer = cls(config, blob["model_config"], saved_corpus_config(blob, config.corpus, path), callback,
+                      progress, global_stats=GlobalStats(**blob["global_stats"]))
         restore_trainer(trainer, blob, source=repr(os.fspath(path)))
         return trainer
