@@ -6,7 +6,8 @@ from conftest import needs_espeak
 from emformer_edu.data.corpus import Collate, Utterance
 from emformer_edu.data.features import N_MELS, RIGHT_PADDING, FeatureExtractor, num_frames
 from emformer_edu.data.lexicon import DIGITS, LEXICON
-from emformer_edu.data.speech import CHARACTERS, SpokenUtterance, speak
+from emformer_edu.data import spoken
+from emformer_edu.data.speech import CHARACTERS, SpokenUtterance, UnspokenWordError, speak
 from emformer_edu.data.spoken import SpokenConfig, SpokenDataset, pair_is_test, sentence_split
 
 
@@ -158,3 +159,28 @@ def test_bad_dataset_arguments_are_refused():
         SpokenDataset(4, split="valid")
     with pytest.raises(ValueError, match="num_utterances"):
         SpokenDataset(0)
+
+
+@needs_espeak
+def test_words_run_together_are_drawn_again(monkeypatch):
+    """eSpeak sometimes runs two words into one ("from which"): the item is drawn again, deterministically."""
+    calls = []
+    real = spoken.speak_voice
+
+    def first_fails(text, voice):
+        calls.append(text)
+        if len(calls) == 1:
+            raise UnspokenWordError("merged")
+        return real(text, voice)
+
+    dataset = SpokenDataset(4, split="train", seed=3)
+    monkeypatch.setattr(spoken, "speak_voice", first_fails)
+    a = dataset[2]
+    monkeypatch.setattr(spoken, "speak_voice", real)
+    assert len(calls) == 2 and a.text == calls[1]
+    calls.clear()
+    monkeypatch.setattr(spoken, "speak_voice", first_fails)
+    assert torch.equal(dataset[2].waveform, a.waveform)  # the same redraw every time
+    monkeypatch.setattr(spoken, "speak_voice", lambda text, voice: (_ for _ in ()).throw(UnspokenWordError("x")))
+    with pytest.raises(RuntimeError, match="ran words together"):
+        dataset[2]

@@ -38,7 +38,7 @@ from .corpus import Alignment, Utterance, Vocabulary
 from .espeak import EVENT_PHONEME, Synthesis, synthesize
 from .log_mel import SAMPLE_RATE
 
-__all__ = ["CHARACTERS", "character_vocabulary", "Voice", "Spans", "SpokenUtterance", "speak", "speak_voice",
+__all__ = ["CHARACTERS", "character_vocabulary", "UnspokenWordError", "Voice", "Spans", "SpokenUtterance", "speak", "speak_voice",
            "check_text", "character_alignment"]
 
 CHARACTERS = string.ascii_lowercase + "' "  # token ids: a-z 0-25, apostrophe 26, space 27; blank 28
@@ -60,6 +60,10 @@ def character_vocabulary() -> Vocabulary:
 def _check_int(name: str, value, limits: Tuple[int, int]) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not limits[0] <= value <= limits[1]:
         raise ValueError(f"{name} must be an integer in [{limits[0]}, {limits[1]}], got {value!r}.")
+
+
+class UnspokenWordError(ValueError):
+    """eSpeak ran a word into its neighbour (e.g. "from which"), so that word has no span of its own."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ def _phoneme_spans(synth: Synthesis, text: str, ranges: List[Tuple[int, int]]):
     missing = sorted(set(range(len(ranges))) - set(owner))
     if missing or any(b < a for a, b in zip(owner, owner[1:])):
         what = text[slice(*ranges[missing[0]])] if missing else text
-        raise ValueError(f"eSpeak NG did not speak {what!r} as a word of its own in {text!r}, so it has no span.")
+        raise UnspokenWordError(f"eSpeak NG did not speak {what!r} as a word of its own in {text!r}, so it has "
+                                f"no span.")
     return labels, begin, end, owner
 
 

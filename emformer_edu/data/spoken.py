@@ -40,7 +40,8 @@ from .corpus import Alignment, Vocabulary
 from .lexicon import LEXICON
 from .log_mel import SAMPLE_RATE
 from .speech import (
-    PITCH_LIMITS, RATE_LIMITS, WORD_GAP_LIMITS, SpokenUtterance, Voice, character_vocabulary, check_text, speak_voice,
+    PITCH_LIMITS, RATE_LIMITS, WORD_GAP_LIMITS, SpokenUtterance, UnspokenWordError, Voice, character_vocabulary,
+    check_text, speak_voice,
 )
 from .synthetic_config import PEAK_LIMITS, SNR_DB_LIMITS, _check_number, _check_range
 
@@ -52,6 +53,7 @@ TRAIN_VOICES = ("en-us", "en-us+m1", "en-us+m2", "en-us+m4", "en-us+f1", "en-us+
 # Held out: variants m5, f3, m8, klatt3 and the Scottish and New York accents are never heard in training.
 TEST_VOICES = ("en-us+m5", "en-us+f3", "en-gb-scotland+m8", "en-us-nyc+klatt3")
 SPLITS = {"train": 0, "test": 1}
+SPEAK_TRIES = 10  # eSpeak rarely runs two words together ("from which"); a new draw speaks them apart
 MAX_DRAWS = 10_000  # sentence redraws before giving up (a test sentence of 2 words is test 1 time in 1 / fraction)
 
 
@@ -241,7 +243,8 @@ class SpokenDataset(torch.utils.data.Dataset):
         return self.num_utterances
 
     def sentence(self, index: int) -> str:
-        """The text of item ``index`` without synthesizing it (cheap: for inspecting splits)."""
+        """The text of item ``index`` without synthesizing it (cheap: for inspecting splits). In the rare case
+        that eSpeak runs two of its words together, the item is drawn again and says something else."""
         return " ".join(draw_sentence(self._rng(index), self.split, self.config))
 
     def _rng(self, index: int) -> np.random.Generator:
@@ -253,9 +256,14 @@ class SpokenDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> SpokenUtterance:
         rng, c = self._rng(index), self.config
-        words = draw_sentence(rng, self.split, c)
         integer = lambda r: int(rng.integers(r[0], r[1], endpoint=True))  # noqa: E731
-        voice = Voice(str(self.voices[rng.integers(len(self.voices))]), integer(c.rate), integer(c.pitch),
-                      integer(c.pitch_range), integer(c.word_gap))
-        channel = _draw_channel(rng, c)
-        return record(speak_voice(" ".join(words), voice), channel, rng)
+        for _ in range(SPEAK_TRIES):
+            words = draw_sentence(rng, self.split, c)
+            voice = Voice(str(self.voices[rng.integers(len(self.voices))]), integer(c.rate), integer(c.pitch),
+                          integer(c.pitch_range), integer(c.word_gap))
+            channel = _draw_channel(rng, c)
+            try:
+                return record(speak_voice(" ".join(words), voice), channel, rng)
+            except UnspokenWordError:  # two words run together: no span for one of them, draw again (same rng)
+                continue
+        raise RuntimeError(f"item {index}: eSpeak ran words together in {SPEAK_TRIES} draws in a row.")
