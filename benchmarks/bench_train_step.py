@@ -4,6 +4,11 @@ Run:  .venv/bin/python benchmarks/bench_train_step.py
 Both models hold identical weights (torchaudio_twin) and see the same batch; each side uses its own library's
 loss (emformer_edu.rnnt_loss vs torchaudio.functional.rnnt_loss). Losses and gradients are checked equal
 before timing. Target (issue 9): ratio edu/torchaudio <= 0.7.
+
+Where edu saves (measured on the 2-core CPU): the joiner runs block by block in training
+(transducer/joiner_fast.py) and the loss is the wavefront of rnnt/loss_fast.py. The ratio also moves
+with the C allocator: torchaudio's (B, T, U, D) joiner tensors (16 MB here) come back from the OS as fresh
+pages in some runs and not in others, so the script prints the page faults per step of each side.
 """
 import dataclasses
 import sys
@@ -54,7 +59,20 @@ def main() -> int:
     print(f"toy model ({sum(p.numel() for p in edu.parameters()):,} parameters), B=32, T=160 input frames, U=24, "
           f"V={cfg.num_symbols}; loss {float(loss_e):.4g} on both sides, gradients equal")
     ok = report("training step (forward + loss + backward)", paired_ratio(run_edu, run_ta, reps=15), target=0.7)
+    print(f"minor page faults per step: edu {page_faults(run_edu):.0f}, torchaudio {page_faults(run_ta):.0f}")
     return 0 if ok else 1
+
+
+def page_faults(fn, steps: int = 3) -> float:
+    """Minor page faults per call of ``fn`` (fresh memory pages from the OS); NaN where not measurable."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return float("nan")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(steps):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
 
 
 if __name__ == "__main__":
