@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import emformer_edu
+from emformer_edu.checks import check_finite
 from conftest import factory_kwargs
 
 
@@ -131,3 +132,12 @@ def test_state_from_a_model_of_another_shape_is_named(model, other):
     with pytest.raises(ValueError, match=r"states\[0\]\.(memory|left_context_key) has shape .* comes from a model "
                                          r"with another configuration"):
         model.transcribe_streaming(torch.randn(1, 10, 6), torch.tensor([10]), state)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    """check_finite's quick sum must not mistake large finite values for inf; opposite infs still count."""
+    check_finite(torch.full((10,), 3e38))
+    x = torch.zeros(4)
+    x[1], x[2] = float("inf"), -float("inf")  # their sum is NaN, the values are infs
+    with pytest.raises(ValueError, match=r"2 non-finite value\(s\) \(first: inf at index \(1,\)"):
+        check_finite(x)

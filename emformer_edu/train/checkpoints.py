@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Dict, Optional
 import torch
 
 from ..data.features import GlobalStats
-from ..data.synthetic import SyntheticConfig
 from .corpora import corpus_config_from_dict
 
 if TYPE_CHECKING:  # type hints only: the trainer imports this module
@@ -30,7 +29,7 @@ if TYPE_CHECKING:  # type hints only: the trainer imports this module
 
 __all__ = [
     "ASSET_FILES", "CHECKPOINT_FORMAT", "read_torch", "read_json", "read_state_dict", "read_stats", "load_weights",
-    "synthetic_config", "saved_corpus_config", "trainer_state", "restore_trainer", "save_checkpoint",
+    "saved_corpus_config", "trainer_state", "restore_trainer", "save_checkpoint",
     "load_checkpoint", "export_assets",
 ]
 
@@ -107,11 +106,6 @@ def read_stats(path: str, num_mel_bins: Optional[int] = None) -> GlobalStats:
         raise ValueError(f"feature statistics {os.fspath(path)!r} have {stats.mean.numel()} mel bins, "
                          f"the model reads {num_mel_bins}.")
     return stats
-
-
-def synthetic_config(values: Dict) -> SyntheticConfig:
-    """:class:`SyntheticConfig` from ``dataclasses.asdict`` output that went through JSON (lists back to tuples)."""
-    return corpus_config_from_dict("synthetic", values)
 
 
 def load_weights(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], source: str = "checkpoint",
