@@ -5,11 +5,11 @@ Modules: ``log_mel`` (constants, piecewise log, GlobalStats, waveform checks), `
 Utterance, batching), ``synthetic_config`` (SyntheticConfig, Speaker and their limits) and
 ``synthetic`` (the synthetic speech corpus); ``espeak`` (a ctypes binding to eSpeak NG), ``speech``
 (``speak()``: words and phonemes with exact spans), ``lexicon`` and ``spoken`` (a spoken-word corpus
-with a speaker- and sentence-independent test split).
+with a speaker- and sentence-independent test split, heard under the listening ``CONDITIONS``).
 """
 from .corpus import Alignment, Collate, SyntheticBatch, Utterance, Vocabulary, collate
 from .features import FeatureExtractor, GlobalStats, StreamingFeatureExtractor, compute_global_stats
 from .synthetic import SpeechSynthesizer, SyntheticConfig, SyntheticSpeechDataset
 from .lexicon import LEXICON
 from .speech import CHARACTERS, Spans, SpokenUtterance, Voice, character_vocabulary, speak
-from .spoken import SpokenConfig, SpokenDataset
+from .spoken import CONDITIONS, SpokenConfig, SpokenDataset, listening_condition

@@ -13,7 +13,7 @@ order, in any DataLoader worker. One item:
    direct sound), background noise of a random colour at a random SNR, and a random peak level.
 
 The split is fixed and speaker-independent. ``train_voices`` and ``test_voices`` are disjoint
-(the default test voices also use variants and accents absent from training). Sentences are
+(the default test voices use variants, i.e. speakers, absent from training, with accents training has). Sentences are
 split by their word pairs: a hash of each adjacent pair ``"a b"`` puts a fraction
 ``test_pair_fraction`` of all pairs in the test set. A training sentence has only training
 pairs; a test sentence has at least one test pair. So no test sentence is ever a training
@@ -30,7 +30,7 @@ Shapes: N samples (16 kHz), U characters, W words, P phonemes, B batch.
 """
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -46,13 +46,19 @@ from .speech import (
 from .synthetic_config import PEAK_LIMITS, SNR_DB_LIMITS, _check_number, _check_range
 
 __all__ = ["SpokenConfig", "Channel", "SpokenDataset", "pair_is_test", "sentence_split", "draw_sentence", "record",
-           "TRAIN_VOICES", "TEST_VOICES"]
+           "TRAIN_VOICES", "TEST_VOICES", "CONDITIONS", "listening_condition"]
 
 TRAIN_VOICES = ("en-us", "en-us+m1", "en-us+m2", "en-us+m4", "en-us+f1", "en-us+f2", "en-us+f4", "en+m3", "en+m6",
-                "en+f5", "en-gb-x-rp+m7", "en-029+klatt")
-# Held out: variants m5, f3, m8, klatt3 and the Scottish and New York accents are never heard in training.
+                "en+f5", "en-gb-x-rp+m7", "en-029+klatt", "en-gb-scotland+m2", "en-us-nyc+f2", "en-us+klatt2")
+# Held out: the variants m5, f3, m8 and klatt3 (new speakers) are never heard in training. Every accent is:
+# the test asks a model to recognize new speakers of the dialects it learned, not a dialect it never heard.
 TEST_VOICES = ("en-us+m5", "en-us+f3", "en-gb-scotland+m8", "en-us-nyc+klatt3")
 SPLITS = {"train": 0, "test": 1}
+# The accuracy table's rows (listening_condition): each is the test split's sentences heard another way.
+CONDITIONS = ("held out", "clean, seen voices", "clean, unseen voices", "noisy, unseen voices", "fast, unseen voices")
+CLEAN_SNR_DB = (40.0, 40.0)  # the quietest noise training heard (digital silence would be a new condition)
+NOISY_SNR_DB = (0.0, 10.0)  # below every SNR of training (10-40 dB)
+FAST_RATE = (230, 290)  # above every rate of training (130-230 words per minute)
 SPEAK_TRIES = 10  # eSpeak rarely runs two words together ("from which"); a new draw speaks them apart
 MAX_DRAWS = 10_000  # sentence redraws before giving up (a test sentence of 2 words is test 1 time in 1 / fraction)
 
@@ -125,6 +131,34 @@ class Channel:
     snr_db: float
     noise_color: float
     peak: float
+
+
+def listening_condition(name: str, config: Optional[SpokenConfig] = None) -> SpokenConfig:
+    """``config`` (default :class:`SpokenConfig`) changed so that its *test* split is heard under ``name``:
+
+    * ``"held out"``: unchanged (held-out voices and word pairs, training's noise and rooms);
+    * ``"clean, seen voices"``: the training voices say the test sentences (the two voice lists
+      trade places), with no room and noise at 40 dB SNR, the quietest training heard: what the
+      model can do at best;
+    * ``"clean, unseen voices"``: the held-out voices, no room, 40 dB SNR;
+    * ``"noisy, unseen voices"``: SNR 0-10 dB, below anything training heard;
+    * ``"fast, unseen voices"``: 230-290 words per minute, faster than anything training heard.
+
+    Item i of a given seed says the same sentence in every condition (the sentence is drawn
+    before the voice and the channel), so the rows of the table differ only in how it is heard.
+    """
+    c = config if config is not None else SpokenConfig()
+    if name not in CONDITIONS:
+        raise ValueError(f"condition must be one of {CONDITIONS}, got {name!r}.")
+    clean = dict(snr_db=CLEAN_SNR_DB, reverb_probability=0.0)
+    changes = {
+        "held out": {},
+        "clean, seen voices": dict(clean, train_voices=c.test_voices, test_voices=c.train_voices),
+        "clean, unseen voices": clean,
+        "noisy, unseen voices": dict(snr_db=NOISY_SNR_DB),
+        "fast, unseen voices": dict(rate=FAST_RATE),
+    }[name]
+    return replace(c, **changes)
 
 
 # ----------------------------------------------------------------------------- the split

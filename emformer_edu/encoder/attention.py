@@ -60,36 +60,49 @@ class EmformerAttention(torch.nn.Module):
         return x.contiguous().view(-1, B * self.num_heads, self.head_dim).transpose(0, 1)
 
     def _probs(self, weights: torch.Tensor, mask: torch.Tensor, padding_mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """Masked softmax over keys: ``(B*H, Q, K) -> (B*H, Q, K)``."""
+        """Masked softmax over keys: ``(B*H, Q, K) -> (B*H, Q, K)``.
+
+        The block mask ``(Q, K)`` and the padding mask ``(B, K)`` are combined first (a small
+        boolean OR, repeated for the H heads) and written with one in-place fill; torchaudio
+        fills twice, each time into a new copy of the logits. Same numbers: a blocked logit is
+        ``negative_inf`` either way. In place is safe for autograd: the logits are a fresh tensor
+        (not a view) and the bmm that made them does not need them for its backward pass.
+        """
         dtype = torch.float32 if self.softmax_in_float32 else torch.promote_types(weights.dtype, torch.float32)
-        w = weights.to(dtype).masked_fill(mask.unsqueeze(0), self.negative_inf)
-        if padding_mask is not None:
-            BH, Q, K = w.shape
-            w = w.view(BH // self.num_heads, self.num_heads, Q, K)
-            w = w.masked_fill(padding_mask.unsqueeze(1).unsqueeze(2), self.negative_inf).view(BH, Q, K)
+        BH, Q, K = weights.shape
+        blocked = mask if padding_mask is None else mask | padding_mask.unsqueeze(1)  # (Q, K) or (B, Q, K)
+        blocked = blocked.unsqueeze(-3).expand(BH // self.num_heads, self.num_heads, Q, K).reshape(BH, Q, K)
+        w = weights.to(dtype).masked_fill_(blocked, self.negative_inf)
         return torch.nn.functional.softmax(w, dim=-1).type_as(weights)
 
     def attend(
         self,
-        utterance: torch.Tensor,
+        rows: torch.Tensor,
+        num_right_context: int,
         lengths: torch.Tensor,
-        right_context: torch.Tensor,
         summary: torch.Tensor,
         memory: torch.Tensor,
         attention_mask,
         left_context_key: Optional[torch.Tensor] = None,
         left_context_val: Optional[torch.Tensor] = None,
+        queries: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run attention; ``attention_mask`` is an :class:`~emformer_edu.masks.AttentionMask`.
 
+        ``rows`` is ``[right context; utterance]`` in one tensor ``(R + T, B, D)``, its first
+        ``num_right_context`` rows the right context (the layers keep the two together).
         Returns ``(output, next_memory, key, value)``: output ``(R + T, B, D)`` for the right
         context and utterance queries, next_memory ``(S, B, D)`` squashed summary outputs, and
         the keys/values ``(M + R + L + T, B, D)`` so streaming can cache the utterance part.
+        ``queries``: other query inputs than ``[rows; summary]`` (with a mask for those rows);
+        the output then has one row per query and ``summary`` must be empty.
         """
-        B = utterance.size(1)
-        R, M, S = right_context.size(0), memory.size(0), summary.size(0)
-        query = self.emb_to_query(torch.cat([right_context, utterance, summary]))
-        key, value = self.emb_to_key_value(torch.cat([memory, right_context, utterance])).chunk(2, dim=2)
+        B = rows.size(1)
+        R, M, S = num_right_context, memory.size(0), summary.size(0)
+        if queries is None:
+            queries = torch.cat([rows, summary])  # [right context, utterance, summary]
+        query = self.emb_to_query(queries)
+        key, value = self.emb_to_key_value(torch.cat([memory, rows])).chunk(2, dim=2)  # [memory, rc, utterance]
         if left_context_key is not None:
             # Cached keys/values of past frames go between right context and utterance.
             key = torch.cat([key[: M + R], left_context_key, key[M + R:]])
@@ -100,12 +113,12 @@ class EmformerAttention(torch.nn.Module):
         probs = self._probs(weights, attention_mask.blocked, padding_mask)
         attention = torch.bmm(torch.nn.functional.dropout(probs, p=float(self.dropout), training=self.training), v)
         attention = attention.transpose(0, 1).contiguous().view(-1, B, self.input_dim)  # (Q, B, D)
-        output = self.out_proj(attention)
-        next_memory = squash_memory(output[output.size(0) - S:], self.tanh_on_mem)
+        output, summary_out = self.out_proj(attention).split([attention.size(0) - S, S])
+        next_memory = squash_memory(summary_out, self.tanh_on_mem)
         self.probe(attention_probs=probs.view(B, self.num_heads, probs.size(1), probs.size(2)),
                    attention_mask=attention_mask, padding_mask=padding_mask, memory_in=memory,
                    memory_out=next_memory, left_context_key=left_context_key, left_context_val=left_context_val)
-        return output[: output.size(0) - S], next_memory, key, value
+        return output, next_memory, key, value
 
 
 def match_torchaudio_softmax(module: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:

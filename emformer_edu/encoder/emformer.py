@@ -17,7 +17,7 @@ from ..checks import (
     check_non_negative, check_positive, check_probability,
 )
 from .layer import EmformerLayer, LayerState, weight_init_gains
-from .masks import training_mask
+from .masks import cached_training_mask
 from .memory_bank import empty_memory, summarize_segments
 from .probe import Probe
 from .segments import split_utterance_and_right_context
@@ -112,13 +112,16 @@ class Emformer(torch.nn.Module):
             input.permute(1, 0, 2), self.segment_length, self.right_context_length
         )
         T = utterance.size(0)
-        mask = training_mask(T, self.segment_length, self.right_context_length, self.left_context_length,
-                             self.max_memory_size, device=input.device)
+        mask = cached_training_mask(T, self.segment_length, self.right_context_length, self.left_context_length,
+                                    self.max_memory_size, device=input.device)
         # Layer 0's memory is the plain average of each segment; the last one is never read.
         memory = summarize_segments(utterance, self.segment_length)[:-1] if self.use_mem else empty_memory(utterance)
         output = utterance
-        for layer in self.emformer_layers:
-            output, right_context, memory = layer(output, lengths, right_context, memory, mask)
+        for i, layer in enumerate(self.emformer_layers):
+            # Training skips what nobody reads: the last layer's right-context and memory outputs.
+            # (Eval computes them, as torchaudio does, so recordings show every query of every layer.)
+            last = self.training and i == len(self.emformer_layers) - 1
+            output, right_context, memory = layer(output, lengths, right_context, memory, mask, utterance_only=last)
         self.probe(mode="forward", attention_mask=mask, utterance_length=T, frames_before=0, **self._geometry())
         return output.permute(1, 0, 2), lengths
 

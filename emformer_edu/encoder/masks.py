@@ -15,7 +15,8 @@ the mask just stops the summary from looking at memory.
 Convention (torchaudio's): ``True`` means *blocked*. ``AttentionMask.allowed`` is the
 complement, which is what the pictures show.
 """
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import List, Optional
 
 import torch
@@ -57,6 +58,16 @@ class AttentionMask:
     @property
     def shape(self):
         return tuple(self.blocked.shape)
+
+    def only_rows(self, kind: str) -> "AttentionMask":
+        """The mask for the query rows of one kind (e.g. ``"utterance"``), renumbered from 0.
+
+        The rows of a kind are contiguous in both layouts (right context, utterance, summary).
+        """
+        keep = [b for b in self.rows if b.kind == kind]
+        start, stop = keep[0].start, keep[-1].stop
+        rows = [replace(b, start=b.start - start, stop=b.stop - start) for b in keep]
+        return AttentionMask(self.blocked[start:stop], rows, self.cols)
 
     def row_labels(self) -> List[str]:
         """One label per row, e.g. ``['rc0', 'rc0', 'seg0', ...]``."""
@@ -145,6 +156,20 @@ def training_mask(
             allowed[rs, rc_cols] = True
             allowed[rs, utt_cols] = True
     return AttentionMask(~allowed, rows, cols)
+
+
+@functools.lru_cache(maxsize=32)
+def cached_training_mask(
+    utterance_length: int, segment_length: int, right_context_length: int, left_context_length: int,
+    max_memory_size: int, device: Optional[torch.device] = None,
+) -> AttentionMask:
+    """:func:`training_mask`, built once per set of arguments and then reused (read it, never write to it).
+
+    ``Emformer.forward`` needs the same mask for every batch of the same length; building it block by
+    block in Python costs about half a millisecond, more than some of the layers' tensor operations.
+    """
+    return training_mask(utterance_length, segment_length, right_context_length, left_context_length,
+                         max_memory_size, device)
 
 
 def inference_mask(

@@ -73,5 +73,6 @@ def split_utterance_and_right_context(
             f"input must have more than right_context_length={R} frames, got {input.size(0)}."
         )
     utterance = input[:T]
-    blocks = [input[s.right_context[0]: s.right_context[1]] for s in segment_spans(T, segment_length, R)]
-    return utterance, torch.cat(blocks)
+    # All blocks' frames in one gather (not a slice per block and a cat): one op in each direction.
+    frames = [t for s in segment_spans(T, segment_length, R) for t in range(*s.right_context)]
+    return utterance, input.index_select(0, torch.tensor(frames, dtype=torch.long, device=input.device))

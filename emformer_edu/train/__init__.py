@@ -7,17 +7,22 @@
 * ``trainer``: :class:`Trainer`, :class:`TrainEvent`, :func:`warmup_cosine`;
 * ``checkpoints``: :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`export_assets` and the guarded file readers;
 * ``cli``: :func:`main` (``python -m emformer_edu.train --help`` lists the options);
-* ``metrics``, ``latency``: token, character and word error rates, emission delays; ``pretrained``: the
-  shipped models (``toy()``, ``spoken()``).
+* ``metrics``, ``latency``: token, character and word error rates, emission and word-end delays; ``pretrained``:
+  the shipped models (``toy()``, ``spoken()``); ``report``: the spoken model's accuracy table
+  (``python -m emformer_edu.train.report``).
 """
-from . import corpora, pretrained
+from . import corpora, pretrained, report
 from .batches import (
     FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, prepend_blank, spec_augment,
 )
 from .checkpoints import export_assets, load_checkpoint, save_checkpoint
 from .cli import main
 from .config import TrainConfig
-from .latency import EmissionDelays, compare_alignments, emission_delays, forced_alignment_frames
-from .metrics import TERResult, character_error_rate, edit_distance, evaluate, token_error_rate, word_error_rate
+from .latency import (
+    EmissionDelays, WordEndDelays, compare_alignments, emission_delays, forced_alignment_frames, word_end_delays,
+)
+from .metrics import (
+    TERResult, character_error_rate, edit_distance, evaluate, matched_pairs, token_error_rate, word_error_rate,
+)
 from .pretrained import Pretrained
 from .trainer import TrainEvent, Trainer, warmup_cosine

@@ -23,9 +23,14 @@ have arrived (the segment and its look-ahead). Hence
   the true end of the token until a streaming recognizer has the audio to emit it (ignoring
   compute time and the feature window's 12.5 ms look-ahead).
 
+:func:`word_end_delays` asks the same of whole words in a recognizer's output: how long after
+the true end of a word (the eSpeak NG word span) the word's last character comes out, for every
+word the recognizer got right, wherever the rest of the sentence went wrong.
+
 Notation: B batch, T frames, U target length, V vocabulary (incl. blank), D model dim, F mel bins.
 """
 import math
+import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
@@ -34,7 +39,8 @@ import torch
 from ..data.corpus import Alignment, Utterance
 from ..data.features import HOP_LENGTH, SAMPLE_RATE, FeatureExtractor
 from ..rnnt.lattice import forced_align
-from .metrics import _as_list, evaluate
+from ..data.corpus import Vocabulary
+from .metrics import _as_list, evaluate, matched_pairs
 
 FRAME_MS = 1000.0 * HOP_LENGTH / SAMPLE_RATE  # 10 ms per input frame
 
@@ -207,3 +213,68 @@ def compare_alignments(
     result = evaluate(model, utterances, extractor, blank, beam_width if source == "beam" else None, streaming, batch_size)
     label = ("streaming " if streaming else "") + (f"beam search (width {beam_width})" if source == "beam" else "greedy")
     return emission_delays(result.timesteps, alignments, hyps=result.hyps, refs=result.refs, source=label, **geometry)
+
+
+@dataclass
+class WordEndDelays:
+    """Milliseconds from the true end of each correctly recognized word to its last character.
+
+    ``emitted_ms`` ``(K,)``: to the end of the encoder frame that emitted the character (where in
+    the audio the model decided). ``available_ms`` ``(K,)``: to the moment a streaming recognizer
+    holds that frame's segment and look-ahead, so it can emit it (compute time not counted).
+    ``words`` (K) of ``total_words`` reference words were recognized right and are counted.
+    """
+
+    emitted_ms: torch.Tensor
+    available_ms: torch.Tensor
+    words: int
+    total_words: int
+    source: str = ""
+
+    @staticmethod
+    def _stats(x: torch.Tensor) -> str:
+        if x.numel() == 0:
+            return "no words"
+        return f"mean {float(x.mean()):.0f} ms, 90th percentile {float(torch.quantile(x, 0.9)):.0f} ms"
+
+    def summary(self) -> str:
+        return (f"{self.source}: {self.words} of {self.total_words} words right; after each word's true end, "
+                f"its last character is emitted at {self._stats(self.emitted_ms)} of audio and available to a "
+                f"streaming recognizer at {self._stats(self.available_ms)}")
+
+    def __repr__(self) -> str:
+        return f"WordEndDelays({self.summary()})"
+
+
+def word_end_delays(
+    model, utterances: Sequence[Utterance], extractor: FeatureExtractor, blank: int, vocab: Vocabulary,
+    beam_width: Optional[int] = None, streaming: bool = True, batch_size: int = 64,
+) -> WordEndDelays:
+    """Decode ``utterances`` (:class:`~emformer_edu.data.speech.SpokenUtterance`, with ``words`` spans) and
+    time the last character of every word that the recognizer got right.
+
+    Words are paired by one cheapest word-level edit path (:func:`~.metrics.matched_pairs`), so a
+    right word counts even in a sentence with other mistakes. The vocabulary's tokens must be single
+    characters (character ``c`` of the hypothesis text is token ``c``).
+    """
+    if any(len(name) != 1 for name in vocab.tokens):
+        raise ValueError("word_end_delays needs a character vocabulary (every token one character).")
+    utterances = list(utterances)
+    if any(getattr(u, "words", None) is None for u in utterances):
+        raise ValueError("every utterance needs word spans (``words``), as SpokenDataset items have.")
+    tr = model.transcriber
+    stride, seg, R = tr.time_reduction.stride, tr.segment_length, tr.right_context_length
+    result = evaluate(model, utterances, extractor, blank, beam_width, streaming, batch_size, vocab=vocab)
+    emitted, available, total = [], [], 0
+    for utt, text, times in zip(utterances, result.hyp_texts, result.timesteps):
+        ref_words, ends = utt.words.labels, utt.words.end_sample.tolist()
+        spans = [(m.group(), m.end() - 1) for m in re.finditer(r"\S+", text)]  # (word, index of its last character)
+        total += len(ref_words)
+        for i, j in matched_pairs(list(ref_words), [w for w, _ in spans]):
+            k = int(times[spans[j][1]])  # encoder frame of the word's last character
+            end_ms = ends[i] * 1000.0 / SAMPLE_RATE
+            emitted.append((k + 1) * stride * FRAME_MS - end_ms)
+            available.append(((k * stride // seg + 1) * seg + R) * FRAME_MS - end_ms)
+    label = ("streaming " if streaming else "full-context ") + ("greedy" if beam_width is None else f"beam {beam_width}")
+    as_tensor = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    return WordEndDelays(as_tensor(emitted), as_tensor(available), len(emitted), total, label)

@@ -12,7 +12,7 @@
 Notation: B batch, T frames, U target length, V vocabulary (incl. blank), F mel bins, R right context.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -42,6 +42,28 @@ def edit_distance(ref: Sequence, hyp: Sequence) -> int:
                          prev[j - 1] + (r != h))  # match or substitution
         prev = cur
     return prev[-1]
+
+
+def matched_pairs(ref: Sequence, hyp: Sequence) -> List[Tuple[int, int]]:
+    """Pairs ``(i, j)`` with ``ref[i] == hyp[j]`` on one cheapest edit path (the same table as
+    :func:`edit_distance`, kept whole and traced back from the end): which hypothesis token *is* which
+    reference token, for timing the tokens a recognizer got right."""
+    ref, hyp = _as_list(ref), _as_list(hyp)
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(len(hyp) + 1)] for i in range(len(ref) + 1)]
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    pairs, i, j = [], len(ref), len(hyp)
+    while i > 0 and j > 0:
+        if d[i][j] == d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):  # diagonal first: matches over gaps
+            if ref[i - 1] == hyp[j - 1]:
+                pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif d[i][j] == d[i - 1][j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
 
 
 def token_error_rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> float:

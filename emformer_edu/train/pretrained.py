@@ -42,7 +42,7 @@ import torch
 from ..config import EmformerRNNTConfig
 from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor
-from ..data.spoken import SpokenConfig, SpokenDataset
+from ..data.spoken import SpokenConfig, SpokenDataset, listening_condition
 from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
 from ..rnnt.beam_search import RNNTBeamSearch
 from ..rnnt.greedy import greedy_decode
@@ -53,7 +53,7 @@ from . import corpora
 from .checkpoints import ASSET_FILES, load_weights, read_json, read_state_dict, read_stats
 from .metrics import TERResult, evaluate
 
-__all__ = ["Pretrained", "load", "toy", "spoken", "load_weights", "HELD_OUT_SEED", "ASSET_FILES"]
+__all__ = ["Pretrained", "load", "load_exported", "toy", "spoken", "load_weights", "HELD_OUT_SEED", "ASSET_FILES"]
 
 # Training used seed 0 and validation seed 1: seed 2 is data no step ever saw. (Spoken: validation was
 # test-split items of seed 1, training never touches the test split.)
@@ -119,12 +119,16 @@ class Pretrained:
         """The eSpeak NG voices held out from training, which :meth:`held_out` speaks with (``None``: synthetic)."""
         return None if self.spoken_config is None else self.spoken_config.test_voices
 
-    def held_out(self, num_utterances: int = 100,
-                 seed: int = HELD_OUT_SEED) -> Union[SyntheticSpeechDataset, SpokenDataset]:
+    def held_out(self, num_utterances: int = 100, seed: int = HELD_OUT_SEED,
+                 condition: str = "held out") -> Union[SyntheticSpeechDataset, SpokenDataset]:
         """Utterances training never saw: synthetic ones of the training language, or for a spoken
-        model sentences of the test split (held-out voices and word pairs)."""
+        model sentences of the test split (held-out voices and word pairs), heard under ``condition``
+        (one of :data:`~emformer_edu.data.spoken.CONDITIONS`, see
+        :func:`~emformer_edu.data.spoken.listening_condition`; spoken models only)."""
         if self.corpus == "spoken":
-            return SpokenDataset(num_utterances, "test", seed, self.spoken_config)
+            return SpokenDataset(num_utterances, "test", seed, listening_condition(condition, self.spoken_config))
+        if condition != "held out":
+            raise ValueError(f"listening conditions are for spoken models; this one is {self.corpus!r}.")
         return SyntheticSpeechDataset(num_utterances, seed=seed, config=self.synthetic_config)
 
     def features(self, waveform: torch.Tensor) -> torch.Tensor:
@@ -156,10 +160,10 @@ class Pretrained:
         return self.vocab.decode(tokens)
 
     def evaluate(self, num_utterances: int = 100, beam_width: Optional[int] = 4, streaming: bool = False,
-                 seed: int = HELD_OUT_SEED) -> TERResult:
-        """TER on ``num_utterances`` held-out utterances (see :func:`emformer_edu.train.metrics.evaluate`);
+                 seed: int = HELD_OUT_SEED, condition: str = "held out") -> TERResult:
+        """TER on ``num_utterances`` :meth:`held_out` utterances (see :func:`emformer_edu.train.metrics.evaluate`);
         for a spoken model the result's ``cer`` and ``wer`` too."""
-        data = self.held_out(num_utterances, seed)
+        data = self.held_out(num_utterances, seed, condition)
         vocab = self.vocab if corpora.has_words(self.corpus) else None
         return evaluate(self.model, [data[i] for i in range(len(data))], self.feature_extractor, self.blank,
                         beam_width=beam_width, streaming=streaming, vocab=vocab)
@@ -209,11 +213,16 @@ def load(weights: str, stats: str, config: str, model: Optional[RNNT] = None) ->
     return Pretrained(model, extractor, vocab, cfg)
 
 
+def load_exported(directory: str, name: str) -> Pretrained:
+    """:func:`load` the three files ``{name}_*`` that ``export_assets(..., directory, name)`` wrote."""
+    paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
+    return load(paths["weights"], paths["stats"], paths["config"])
+
+
 def _shipped(name: str) -> Pretrained:
     assets = resources.files("emformer_edu.train") / "assets"
     with resources.as_file(assets) as directory:
-        paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
-        return load(paths["weights"], paths["stats"], paths["config"])
+        return load_exported(directory, name)
 
 
 def toy() -> Pretrained:
