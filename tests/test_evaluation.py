@@ -242,6 +242,8 @@ def test_emission_delays_skips_wrong_hypotheses_and_checks_counts():
     al = _alignment([(0, 8), (8, 16)])
     d = emission_delays([[1, 3], [0]], [al, al], stride=4, hyps=[[1, 2], [1]], refs=[[1, 2], [1, 2]])
     assert d.skipped == 1 and d.num_tokens == 2 and d.num_utterances == 2
+    none = emission_delays([[0]], [al], stride=4, hyps=[[1]], refs=[[1, 2]])
+    assert none.num_tokens == 0 and "none of the 1 utterances was recognized exactly" in none.summary()
     with pytest.raises(ValueError, match="1 emission frames for 2 true tokens"):
         emission_delays([[0]], [al], stride=4)
     with pytest.raises(ValueError, match="both segment_length and right_context_length"):

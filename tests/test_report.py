@@ -146,3 +146,9 @@ def test_accuracy_table_of_a_small_spoken_model(tmp_path):
     fast = pre.held_out(2, seed=3, condition="fast, unseen voices")
     assert all(fast[i].speaker.rate >= 230 for i in range(2))
     assert dataclasses.replace(pre.spoken_config) == STEADY
+
+
+def test_figures_label_the_space_visibly():
+    v = character_vocabulary()
+    assert v.label(v.encode(" ")[0]) == "\u2423" and v.name(v.encode(" ")[0]) == " "
+    assert v.label(0) == "a" and v.label(v.blank) == v.blank_name

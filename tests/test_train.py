@@ -51,6 +51,58 @@ def test_loss_decreases_on_a_fixed_batch():
     assert after < 0.7 * before, (before, after)
 
 
+@pytest.mark.parametrize("parts", [2, 3])
+def test_length_buckets_give_the_whole_batch_gradient(parts):
+    """Parts sorted by length, each padded only to its own longest utterance: the same loss and gradient when
+    lengths are whole encoder frames (2 layers, so memory, left and right context all take part); close otherwise."""
+    from emformer_edu.train import length_buckets
+    trainer = Trainer(tiny_train_config(batch_size=8, num_train=8),
+                      tiny_config(transformer_dropout=0.0, transformer_num_layers=2), progress=False)
+    trainer.model.double()
+    features, lengths, targets, target_lengths = trainer.train_set.batch(range(8))
+    stride = trainer.model_config.time_reduction_stride
+    whole = lengths - lengths % stride
+    whole[0] = lengths.max()  # the longest stays as it is: the batch keeps its shape
+    features = features.double().clone()
+    for b, n in enumerate(whole.tolist()):
+        features[b, n: features.size(1) - trainer.model_config.right_context_length] = 0.0
+
+    def loss_and_grads(batch, k):
+        trainer.model.zero_grad()
+        pieces = list(length_buckets(*batch, k))
+        assert sorted(int(n) for p in pieces for n in p[1]) == sorted(batch[1].tolist())
+        if k > 1:  # the parts are trimmed: less padding than the batch
+            assert sum(p[0].shape[0] * p[0].shape[1] for p in pieces) < batch[0].shape[0] * batch[0].shape[1]
+        total = sum(trainer.loss(*p) * p[1].numel() / 8 for p in pieces)
+        total.backward()
+        return total.item(), [q.grad.clone() for q in trainer.model.parameters()]
+
+    (loss_1, grads_1), (loss_k, grads_k) = (loss_and_grads((features, whole, targets, target_lengths), k)
+                                            for k in (1, parts))
+    assert loss_k == pytest.approx(loss_1, rel=1e-12)
+    for a, b in zip(grads_1, grads_k):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    # Lengths of any size: the longest of each part keeps its partial last frame, a small change.
+    (loss_1, grads_1), (loss_k, grads_k) = (loss_and_grads((features, lengths, targets, target_lengths), k)
+                                            for k in (1, parts))
+    assert loss_k == pytest.approx(loss_1, rel=1e-3)
+    flat = lambda grads: torch.cat([g.flatten() for g in grads])  # noqa: E731
+    assert (flat(grads_k) - flat(grads_1)).norm() <= 0.05 * flat(grads_1).norm()
+
+
+def test_train_step_with_length_buckets_matches_one_batch():
+    runs = []
+    for k in (1, 2):
+        trainer = Trainer(tiny_train_config(batch_size=8, num_train=16, length_buckets=k),
+                          tiny_config(transformer_dropout=0.0), progress=False)
+        losses = [trainer.train_step() for _ in range(2)]
+        runs.append((losses, torch.cat([p.detach().flatten() for p in trainer.model.parameters()])))
+    assert runs[0][0] == pytest.approx(runs[1][0], rel=1e-3)
+    moved = lambda w: w - torch.cat([p.detach().flatten() for p in Trainer(  # noqa: E731
+        tiny_train_config(), tiny_config(), progress=False).model.parameters()])
+    assert (moved(runs[1][1]) - moved(runs[0][1])).norm() <= 0.1 * moved(runs[0][1]).norm()
+
+
 def test_prepend_blank_and_lengths_follow_torchaudio_recipe():
     targets = torch.tensor([[3, 4, 0], [5, 0, 0]], dtype=torch.int32)
     assert prepend_blank(targets, 20).tolist() == [[20, 3, 4, 0], [20, 5, 0, 0]]

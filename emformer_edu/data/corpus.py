@@ -21,6 +21,7 @@ import torch
 
 from .features import HOP_LENGTH, SAMPLE_RATE, FeatureExtractor
 
+VISIBLE_SPACE = "␣"  # how figures label the space token
 LETTER_NAMES = string.ascii_lowercase + string.digits
 
 
@@ -67,6 +68,11 @@ class Vocabulary:
 
     def name(self, index: int) -> str:
         return self.blank_name if index == self.blank else self.tokens[index]
+
+    def label(self, index: int) -> str:
+        """:meth:`name` as a figure or table shows it: the space token as a visible ``"␣"``."""
+        name = self.name(index)
+        return VISIBLE_SPACE if name == " " else name
 
     def encode(self, text: Union[str, Sequence[str]]) -> List[int]:
         """Token names -> ids. A string is split into characters (all default names are 1 char)."""

@@ -48,8 +48,16 @@ from .synthetic_config import PEAK_LIMITS, SNR_DB_LIMITS, _check_number, _check_
 __all__ = ["SpokenConfig", "Channel", "SpokenDataset", "pair_is_test", "sentence_split", "draw_sentence", "record",
            "TRAIN_VOICES", "TEST_VOICES", "CONDITIONS", "listening_condition"]
 
-TRAIN_VOICES = ("en-us", "en-us+m1", "en-us+m2", "en-us+m4", "en-us+f1", "en-us+f2", "en-us+f4", "en+m3", "en+m6",
-                "en+f5", "en-gb-x-rp+m7", "en-029+klatt", "en-gb-scotland+m2", "en-us-nyc+f2", "en-us+klatt2")
+# Speakers are eSpeak NG variants (voice timbres) speaking one of six accents; each accent has several.
+TRAIN_VOICES = (
+    "en-us", "en-us+m1", "en-us+m2", "en-us+m4", "en-us+f1", "en-us+f2", "en-us+f4", "en-us+klatt2", "en-us+Alex",
+    "en-us+Annie", "en-us+john", "en-us+linda", "en-us+max", "en-us+paul", "en-us+robert", "en-us+steph",
+    "en+m3", "en+m6", "en+f5", "en+edward", "en+ian", "en+rob",
+    "en-gb-x-rp+m7", "en-gb-x-rp+klatt4", "en-gb-x-rp+belinda", "en-gb-x-rp+david",
+    "en-gb-scotland+m2", "en-gb-scotland+f4", "en-gb-scotland+Andy", "en-gb-scotland+travis",
+    "en-us-nyc+f2", "en-us-nyc+m1", "en-us-nyc+quincy", "en-us-nyc+zac",
+    "en-029+klatt", "en-029+m4", "en-029+aunty",
+)
 # Held out: the variants m5, f3, m8 and klatt3 (new speakers) are never heard in training. Every accent is:
 # the test asks a model to recognize new speakers of the dialects it learned, not a dialect it never heard.
 TEST_VOICES = ("en-us+m5", "en-us+f3", "en-gb-scotland+m8", "en-us-nyc+klatt3")
@@ -57,7 +65,7 @@ SPLITS = {"train": 0, "test": 1}
 # The accuracy table's rows (listening_condition): each is the test split's sentences heard another way.
 CONDITIONS = ("held out", "clean, seen voices", "clean, unseen voices", "noisy, unseen voices", "fast, unseen voices")
 CLEAN_SNR_DB = (40.0, 40.0)  # the quietest noise training heard (digital silence would be a new condition)
-NOISY_SNR_DB = (0.0, 10.0)  # below every SNR of training (10-40 dB)
+NOISY_SNR_DB = (0.0, 10.0)  # below every SNR of training (15-40 dB)
 FAST_RATE = (230, 290)  # above every rate of training (130-230 words per minute)
 SPEAK_TRIES = 10  # eSpeak rarely runs two words together ("from which"); a new draw speaks them apart
 MAX_DRAWS = 10_000  # sentence redraws before giving up (a test sentence of 2 words is test 1 time in 1 / fraction)
@@ -77,11 +85,11 @@ class SpokenConfig:
     pitch: Tuple[int, int] = (25, 75)  # eSpeak's 0-100 scale
     pitch_range: Tuple[int, int] = (20, 90)
     word_gap: Tuple[int, int] = (0, 2)  # extra pause between words, 10 ms units
-    edge_silence_s: Tuple[float, float] = (0.05, 0.3)
-    reverb_probability: float = 0.5
+    edge_silence_s: Tuple[float, float] = (0.05, 0.2)
+    reverb_probability: float = 0.3
     rt60_s: Tuple[float, float] = (0.15, 0.6)  # time for the room's echo to fall by 60 dB
-    reverb_wet: Tuple[float, float] = (0.05, 0.5)  # echo energy relative to the direct sound
-    snr_db: Tuple[float, float] = (10.0, 40.0)
+    reverb_wet: Tuple[float, float] = (0.05, 0.3)  # echo energy relative to the direct sound
+    snr_db: Tuple[float, float] = (15.0, 40.0)
     noise_color: Tuple[float, float] = (0.0, 2.0)  # noise power ~ 1 / f ** color: 0 white, 1 pink, 2 brown
     peak: Tuple[float, float] = (0.1, 0.9)  # final peak amplitude: the random gain
 

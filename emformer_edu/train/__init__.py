@@ -1,7 +1,7 @@
 """Training and evaluation: the trainer, checkpoints, the command line, metrics, and the shipped models.
 
 * ``config``: :class:`TrainConfig`, whose fields are also the command-line options;
-* ``batches``: :class:`FeatureSet`, :class:`FeatureCollate`, :func:`batch_indices`, :func:`prepend_blank`,
+* ``batches``: :class:`FeatureSet`, :class:`FeatureCollate`, :func:`batch_indices`, :func:`prepend_blank`, :func:`length_buckets`,
   :func:`spec_augment`, :func:`change_speed`, :class:`SpeedPerturbed`;
 * ``corpora``: each corpus's vocabulary and datasets; fixed (synthetic) or fresh (spoken) batches;
 * ``trainer``: :class:`Trainer`, :class:`TrainEvent`, :func:`warmup_cosine`;
@@ -13,7 +13,8 @@
 """
 from . import corpora, pretrained, report
 from .batches import (
-    FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, prepend_blank, spec_augment,
+    FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, length_buckets, prepend_blank,
+    spec_augment,
 )
 from .checkpoints import export_assets, load_checkpoint, save_checkpoint
 from .cli import main

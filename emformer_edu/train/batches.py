@@ -6,6 +6,7 @@
   ``collate_fn``, so fresh utterances are featurized in a worker process);
 * :func:`prepend_blank`: targets ``(B, U)`` -> predictor input ``(B, U + 1)`` starting with the
   blank, as in torchaudio's recipe;
+* :func:`length_buckets`: a batch as parts of similar length, each padded only to its own longest;
 * :func:`spec_augment`: frequency and time masks (Park et al., 2019) without time warping;
 * :func:`change_speed`, :class:`SpeedPerturbed`: speed perturbation (Ko et al., 2015), the
   waveform resampled by a factor near 1, so tempo, pitch and formants all move.
@@ -93,6 +94,28 @@ def batch_indices(step: int, num_items: int, batch_size: int, seed: int = 0) -> 
 def prepend_blank(targets: torch.Tensor, blank: int) -> torch.Tensor:
     """``(B, U)`` targets -> ``(B, U + 1)`` predictor input starting with the blank (start symbol)."""
     return torch.cat([torch.full_like(targets[:, :1], blank), targets], dim=1)
+
+
+def length_buckets(features: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                   target_lengths: torch.Tensor, parts: int):
+    """The batch sorted by length (longest first) and cut into ``parts`` sub-batches, each trimmed to
+    its own longest utterance plus the R right-context frames, and to its longest target.
+
+    Spoken batches hold utterances of 1-3 s, so about 40 % of a batch's frames are padding; two parts
+    pad far less, and the parts' losses add up to the batch's. One detail of torchaudio's layout moves:
+    the longest utterance of a batch keeps its last ``length % stride`` input frames (the partial
+    encoder frame) as look-ahead, where the others drop them; now the longest of each part does. With
+    lengths that are multiples of the stride the gradient is the batch's exactly.
+    Yields ``(features (b, T_b + R, F), lengths (b,), targets (b, U_b), target_lengths (b,))``.
+    """
+    if parts == 1:
+        yield features, lengths, targets, target_lengths
+        return
+    R = features.size(1) - int(lengths.max())  # the appended right-context frames
+    for idx in torch.argsort(lengths, descending=True, stable=True).tensor_split(parts):
+        if idx.numel():
+            T, U = int(lengths[idx].max()), int(target_lengths[idx].max())
+            yield features[idx, : T + R], lengths[idx], targets[idx, :U], target_lengths[idx]
 
 
 def spec_augment(

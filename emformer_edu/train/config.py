@@ -39,7 +39,10 @@ class TrainConfig:
 
     Optimization: Adam(``lr``, betas (0.9, 0.98)), linear warm-up over ``warmup_steps``,
     cosine decay to ``lr * final_lr_scale`` at ``steps``, gradient norm clipped to
-    ``grad_clip`` (0 disables).
+    ``grad_clip`` (0 disables). ``length_buckets`` > 1 sorts each batch by length and runs it
+    as that many parts, each padded only to its own longest utterance: less compute on padding,
+    the same gradient up to the last partial encoder frame of each part's longest utterance
+    (see :func:`~emformer_edu.train.batches.length_buckets`).
 
     SpecAugment (``spec_augment=True``): per utterance ``freq_masks`` bands of up to
     ``freq_mask_width`` mel bins and ``time_masks`` spans of up to ``time_mask_width``
@@ -68,11 +71,12 @@ class TrainConfig:
                                       "'spoken' (eSpeak NG sentences, fresh ones every step, tested on unseen voices)")
     num_workers: int = _field(1, "spoken corpus: DataLoader processes that synthesize the next batches while the "
                                  "model trains (0: in the training process)")
+    length_buckets: int = _field(1, "run each batch as this many parts of similar length (less padding, the same gradient but for the partial last frames)")
     speed_perturb: bool = _field(False, "resample each training utterance by a random speed factor in [0.9, 1.1] "
                                         "(tempo and pitch change together)")
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances"):
+        for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances", "length_buckets"):
             check_positive(name, getattr(self, name))
         if self.corpus not in CORPORA:
             raise ValueError(f"corpus must be one of {CORPORA}, got {self.corpus!r}.")

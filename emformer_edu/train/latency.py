@@ -106,6 +106,9 @@ class EmissionDelays:
 
     def summary(self) -> str:
         name = f"{self.source}: " if self.source else ""
+        if self.num_tokens == 0:
+            return (f"{name}no tokens to compare: none of the {self.num_utterances} utterances was recognized exactly "
+                    f"({self.skipped} skipped)")
         latency = ("" if self.latency is None else
                    f"; streaming latency after token end {self.mean_latency_frames:.2f} frames = {self.mean_latency_ms:.1f} ms")
         return (

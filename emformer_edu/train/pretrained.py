@@ -41,7 +41,7 @@ import torch
 
 from ..config import EmformerRNNTConfig
 from ..data.corpus import Vocabulary
-from ..data.features import FeatureExtractor
+from ..data.features import SAMPLE_RATE, FeatureExtractor
 from ..data.spoken import SpokenConfig, SpokenDataset, listening_condition
 from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
 from ..rnnt.beam_search import RNNTBeamSearch
@@ -131,9 +131,10 @@ class Pretrained:
             raise ValueError(f"listening conditions are for spoken models; this one is {self.corpus!r}.")
         return SyntheticSpeechDataset(num_utterances, seed=seed, config=self.synthetic_config)
 
-    def features(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Waveform ``(N,)`` at 16 kHz -> features ``(T + R, F)``, ready for ``transcribe``."""
-        return self.feature_extractor(waveform)[0]
+    def features(self, waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+        """Waveform ``(N,)`` at 16 kHz -> features ``(T + R, F)``, ready for ``transcribe``. Another
+        ``sample_rate`` raises ``ValueError`` (resample first); so do empty, stereo or non-finite audio."""
+        return self.feature_extractor(waveform, sample_rate)[0]
 
     def chunks(self, features: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """``(T + R, F)`` -> ``[(chunk (1, segment_length + R, F), length (1,)), ...]`` for
@@ -145,10 +146,12 @@ class Pretrained:
         return RNNTBeamSearch(self.model, self.blank)
 
     @torch.no_grad()
-    def recognize(self, waveform: torch.Tensor, beam_width: Optional[int] = 4, streaming: bool = False) -> str:
+    def recognize(self, waveform: torch.Tensor, beam_width: Optional[int] = 4, streaming: bool = False,
+                  sample_rate: int = SAMPLE_RATE) -> str:
         """Waveform ``(N,)`` at 16 kHz -> recognized text (token names joined: for a spoken model, words
-        and spaces), by beam search of ``beam_width`` (``None``: greedy), in full context or chunk by chunk."""
-        feats = self.features(waveform)
+        and spaces), by beam search of ``beam_width`` (``None``: greedy), in full context or chunk by chunk.
+        Bad audio (empty, stereo, another ``sample_rate``) raises ``ValueError``, as :meth:`features` does."""
+        feats = self.features(waveform, sample_rate)
         if streaming:
             tokens, _ = decode_streaming(self.model, feats, self.blank, beam_width)
         elif beam_width is None:

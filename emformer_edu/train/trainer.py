@@ -37,7 +37,7 @@ from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
 from . import corpora
-from .batches import prepend_blank, spec_augment
+from .batches import length_buckets, prepend_blank, spec_augment
 from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, trainer_state
 from .config import TrainConfig
 from .metrics import TERResult, evaluate
@@ -152,15 +152,19 @@ class Trainer:
             g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step + 7)
             features = spec_augment(features, lengths, g, c.freq_masks, c.freq_mask_width, c.time_masks, c.time_mask_width)
         self.model.train()
-        loss = self.loss(features, lengths, targets, target_lengths)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = 0.0
+        for part in length_buckets(features, lengths, targets, target_lengths, c.length_buckets):
+            # The batch's loss is the mean over its B utterances: each part adds its share.
+            part_loss = self.loss(*part) * (part[1].numel() / lengths.numel())
+            part_loss.backward()
+            loss += part_loss.item()
         if c.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return loss.item()
+        return loss
 
     def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
                  streaming: bool = False) -> TERResult:

@@ -1,6 +1,6 @@
 """Notebook 06 (transducer): encoder frames after time reduction, the joint output's shape, the predictor state.
 
-The shipped toy model encodes, predicts and joins step by step (the notebook runs it in one
+The shipped models encode, predict and join step by step (the notebook runs the spoken one in one
 forward call); the predictor state is torchaudio's own, for the base model's predictor settings.
 """
 from dataclasses import asdict
@@ -9,6 +9,7 @@ import torch
 import torchaudio
 
 from ...config import EmformerRNNTConfig
+from ...train import pretrained
 from ._shared import Exercise, toy
 
 
@@ -21,10 +22,12 @@ def _reduced_length():
 
 
 def _joint_shape():
-    # Two utterances of 200 and 150 frames padded to 200 + R; targets "abc" and "abcdefg" behind a blank.
-    model, vocab = toy().model, toy().vocab
+    # The spoken model: two utterances of 200 and 150 frames padded to 200 + R; targets "cat" and
+    # "red cup" (its space is a token too) behind a blank.
+    shipped = pretrained.spoken()
+    model, vocab = shipped.model, shipped.vocab
     encodings, lengths = model.transcribe(torch.zeros(2, 200 + 4, 80), torch.tensor([200, 150]))
-    inputs = [torch.tensor([vocab.blank] + vocab.encode(text)) for text in ("abc", "abcdefg")]
+    inputs = [torch.tensor([vocab.blank] + vocab.encode(text)) for text in ("cat", "red cup")]
     tokens = torch.nn.utils.rnn.pad_sequence(inputs, batch_first=True)
     predicted, predicted_lengths, _ = model.predict(tokens, torch.tensor([len(t) for t in inputs]), None)
     return tuple(model.join(encodings, lengths, predicted, predicted_lengths)[0].shape)
@@ -42,7 +45,7 @@ def _predictor_state_numbers():
 EXERCISES = {
     "06.reduced_length": Exercise("encoder frames left from 123 input frames by time reduction with stride 4",
                                   _reduced_length),
-    "06.joint_shape": Exercise("joint output shape of the toy model: frames 200 and 150 (+R=4), targets abc, abcdefg",
+    "06.joint_shape": Exercise("joint output shape of the spoken model: frames 200 and 150 (+R=4), targets cat, red cup",
                                _joint_shape),
     "06.predictor_state_numbers": Exercise("numbers in emformer_rnnt_base's predictor state for B=1",
                                            _predictor_state_numbers),

@@ -160,7 +160,7 @@ def utterance_lattice_figure(pretrained, index: int = 0, num_utterances: int = 2
     ali = forced_align(model, feats.to(device), T_in, utt.tokens, pretrained.blank)
     lat = lattice_tables(ali.blank_lp, ali.emit_lp)
     spans = utt.alignment.encoder_spans(stride)
-    names = [pretrained.vocab.name(int(t)) for t in utt.tokens]
+    names = [pretrained.vocab.label(int(t)) for t in utt.tokens]  # the space drawn as ␣
     delays = emission_delays([ali.token_frames], [utt.alignment], stride)
     T, U1 = lat.node_posterior.shape
     fig, (ax_f, ax_l) = plt.subplots(2, 1, figsize=(10, 2.6 + 0.32 * U1), sharex=True,
@@ -193,7 +193,9 @@ def posterior_panels_figure(models: dict, utterance, extractor, blank: int, toke
     """
     feats = extractor(utterance.waveform)[0]
     T_in = feats.size(0) - extractor.right_padding
-    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.0 + 1.9 * len(models)), squeeze=False)
+    rows = len(utterance.tokens) + 1  # U + 1 rows per panel: taller for a spoken sentence than for a few tones
+    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.0 + max(1.9, 0.3 + 0.16 * rows) * len(models)),
+                             squeeze=False)
     for ax, (name, model) in zip(axes[:, 0], models.items()):
         stride = model.transcriber.time_reduction.stride
         with torch.no_grad():
