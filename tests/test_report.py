@@ -102,6 +102,10 @@ def test_word_end_delays_time_the_last_character_of_each_right_word(monkeypatch)
     # Frame k is in segment k * 4 // 16 and is available once (segment + 1) * 16 + 4 input frames arrived.
     assert d.available_ms.tolist() == [(2 * 16 + 4) * 10 - 50, (4 * 16 + 4) * 10 - 150]  # segments 1 and 3
     assert "2 of 4 words right" in d.summary() and "90th percentile" in d.summary()
+    wrong = TERResult([utt.tokens.tolist()], [vocab.encode("no")], [[3, 4]], 0, 1, [utt.text], ["no"])
+    monkeypatch.setattr(latency, "evaluate", lambda *a, **k: wrong)
+    none = word_end_delays(_Model(), [utt], None, vocab.blank, vocab)
+    assert none.words == 0 and "0 of 4 words right, no word end to time" in none.summary()
 
 
 def test_word_end_delays_need_characters_and_word_spans():
@@ -124,7 +128,7 @@ def test_table_rows_and_format():
 
 
 @needs_espeak
-def test_accuracy_table_of_a_small_spoken_model(tmp_path):
+def test_accuracy_table_of_a_small_spoken_model(tmp_path, capsys):
     from test_train_spoken import STEADY, spoken_config, tiny_spoken_model
     from emformer_edu import pretrained
     from emformer_edu.train import Trainer, export_assets
@@ -143,6 +147,10 @@ def test_accuracy_table_of_a_small_spoken_model(tmp_path):
         accuracy_table(pretrained.toy())
     with pytest.raises(ValueError, match="spoken models"):
         pretrained.toy().held_out(2, condition="fast, unseen voices")
+    from emformer_edu.train import report
+    assert report.main(["--assets", str(tmp_path), "--name", "tiny", "--utterances", "2", "--beam-width", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\n| ") == len(ROWS) and "words right" in printed
     fast = pre.held_out(2, seed=3, condition="fast, unseen voices")
     assert all(fast[i].speaker.rate >= 230 for i in range(2))
     assert dataclasses.replace(pre.spoken_config) == STEADY

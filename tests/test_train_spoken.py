@@ -11,8 +11,6 @@ import torch
 
 from conftest import needs_espeak
 from emformer_edu import EmformerRNNTConfig, SyntheticConfig, pretrained
-from emformer_edu.data.corpus import Utterance
-from emformer_edu.data.features import SAMPLE_RATE
 from emformer_edu.data.speech import CHARACTERS, SpokenUtterance, character_vocabulary
 from emformer_edu.data.spoken import SpokenConfig, SpokenDataset
 from emformer_edu.data.synthetic import SyntheticSpeechDataset

@@ -236,11 +236,11 @@ class WordEndDelays:
 
     @staticmethod
     def _stats(x: torch.Tensor) -> str:
-        if x.numel() == 0:
-            return "no words"
         return f"mean {float(x.mean()):.0f} ms, 90th percentile {float(torch.quantile(x, 0.9)):.0f} ms"
 
     def summary(self) -> str:
+        if self.words == 0:
+            return f"{self.source}: 0 of {self.total_words} words right, no word end to time"
         return (f"{self.source}: {self.words} of {self.total_words} words right; after each word's true end, "
                 f"its last character is emitted at {self._stats(self.emitted_ms)} of audio and available to a "
                 f"streaming recognizer at {self._stats(self.available_ms)}")
