@@ -173,8 +173,8 @@ def test_lattice_explorer_moves_through_utterances(toy):
 
 def test_exercise_checks_06_07():
     assert exercises.is_correct("06.reduced_length", 30)
-    assert exercises.is_correct("06.joint_shape", (2, 50, 8, 21))
-    assert not exercises.is_correct("06.joint_shape", (2, 51, 8, 21))
+    assert exercises.is_correct("06.joint_shape", (2, 50, 8, 29))  # the spoken model: V = 28 characters + blank
+    assert not exercises.is_correct("06.joint_shape", (2, 51, 8, 29))
     assert exercises.is_correct("06.predictor_state_numbers", 3 * 2 * 512)
     assert exercises.is_correct("07.num_paths", math.comb(8, 3))
     assert exercises.is_correct("07.uniform_loss", -math.log(10 / 64))

@@ -31,6 +31,12 @@ def toy() -> pretrained.Pretrained:
     return pretrained.toy()
 
 
+@functools.lru_cache(maxsize=None)
+def spoken() -> pretrained.Pretrained:
+    """The shipped spoken model, loaded once for every check that needs it (in eval mode)."""
+    return pretrained.spoken()
+
+
 def small_emformer(segment_length: int, right_context_length: int, left_context_length: int = 0,
                    max_memory_size: int = 0, tanh_on_mem: bool = True, input_dim: int = 8,
                    num_heads: int = 2) -> Emformer:

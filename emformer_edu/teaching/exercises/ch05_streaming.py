@@ -4,19 +4,10 @@ Chunks are cut by the real chunker; the cache is the shipped spoken model's stre
 notebook 05 streams) after real ``transcribe_streaming`` calls, counting the slots that hold a vector
 rather than the initial zeros.
 """
-import functools
-
 import torch
 
-from ...train import pretrained
 from ...transducer import streaming_chunks
-from ._shared import Exercise, filled_rows
-
-
-@functools.lru_cache(maxsize=None)
-def _spoken() -> pretrained.Pretrained:
-    """The shipped spoken model, loaded once for both checks that need it (in eval mode)."""
-    return pretrained.spoken()
+from ._shared import Exercise, filled_rows, spoken
 
 
 def _chunks():
@@ -26,7 +17,7 @@ def _chunks():
 
 def _spoken_state(num_chunks: int):
     """Layer 0's streaming state of the spoken model after ``num_chunks`` chunks of random features."""
-    model = _spoken()
+    model = spoken()
     features = torch.randn(num_chunks * model.segment_length + model.right_context_length, 80)
     state = None
     with torch.no_grad():

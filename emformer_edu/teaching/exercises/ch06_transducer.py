@@ -9,8 +9,7 @@ import torch
 import torchaudio
 
 from ...config import EmformerRNNTConfig
-from ...train import pretrained
-from ._shared import Exercise, toy
+from ._shared import Exercise, spoken, toy
 
 
 def _reduced_length():
@@ -24,7 +23,7 @@ def _reduced_length():
 def _joint_shape():
     # The spoken model: two utterances of 200 and 150 frames padded to 200 + R; targets "cat" and
     # "red cup" (its space is a token too) behind a blank.
-    shipped = pretrained.spoken()
+    shipped = spoken()
     model, vocab = shipped.model, shipped.vocab
     encodings, lengths = model.transcribe(torch.zeros(2, 200 + 4, 80), torch.tensor([200, 150]))
     inputs = [torch.tensor([vocab.blank] + vocab.encode(text)) for text in ("cat", "red cup")]
