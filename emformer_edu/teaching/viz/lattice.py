@@ -194,7 +194,7 @@ def posterior_panels_figure(models: dict, utterance, extractor, blank: int, toke
     feats = extractor(utterance.waveform)[0]
     T_in = feats.size(0) - extractor.right_padding
     rows = len(utterance.tokens) + 1  # U + 1 rows per panel: taller for a spoken sentence than for a few tones
-    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.0 + max(1.9, 0.3 + 0.16 * rows) * len(models)),
+    fig, axes = plt.subplots(len(models), 1, figsize=(10, 1.0 + max(1.9, 0.6 + 0.2 * rows) * len(models)),
                              squeeze=False)
     for ax, (name, model) in zip(axes[:, 0], models.items()):
         stride = model.transcriber.time_reduction.stride
