@@ -16,42 +16,14 @@ import torch
 from emformer_edu import exercises
 from emformer_edu.teaching.exercises import CHAPTERS, EXERCISES
 from emformer_edu.teaching.exercises.compare import matches
+from exercise_answers import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
+
+CHAPTER_ANSWERS = (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 
-# key: (right answer, a wrong one: off by one, or the usual mistake)
-ANSWERS = {
-    "00.mask_shape": ((19, 18), (19, 17)),
-    "00.visible_keys": (10, 11),
-    "00.base_chunk": (20, 16),  # forgot the look-ahead
-    "01.num_chunks": (8, 9),  # counted the padding frames as utterance
-    "01.worst_latency": (90.0, 100.0),  # counted from the start of the first frame
-    "01.frames_per_second": (101, 100),
-    "02.memory_slots": (["m2", "m3", "m4"], ["m1", "m2", "m3"]),
-    "02.summary_keys": (12, 14),  # gave the summary memory
-    "02.block_diagonal": (36, 48),  # three full segments
-    "03.memory_columns": (4, 5),  # the last summary is never read
-    "03.clamp": (10.0, 1.0),  # tanh's bound
-    "03.oldest_slot": (3, 4),
-    "04.infer_mask_shape": ((6, 17), (5, 17)),  # forgot the summary query
-    "04.head_dim": (32, 128),
-    "04.ffn_params": (66176, 65920),  # forgot the LayerNorm
-    "05.chunks": (6, 7),
-    "05.memory_after_3": (3, 4),
-    "05.left_context_after_1": (4, 8),
-    "06.reduced_length": (30, 31),
-    "06.joint_shape": ((2, 50, 8, 29), (2, 50, 7, 29)),  # forgot that the space is a token
-    "06.predictor_state_numbers": (3072, 1536),  # h only
-    "07.num_paths": (56, 84),
-    "07.uniform_loss": (1.8563, 4.1589),  # forgot that there are 10 paths
-    "07.occupancy_sum": (8, 7),
-    "08.seconds": (0.28, 0.07),  # forgot the stride
-    "08.chunk": (2, 3),
-    "08.num_hypotheses": (3, 1),
-    "09.warmup_lr": (0.001, 0.00095),  # step 19 / 40 instead of (19 + 1) / 40
-    "09.predictor_length": (10, 9),
-    "09.steps_per_epoch": (37, 38),  # kept the remainder
-}
+# key: (right answer, a wrong one: off by one, or the usual mistake), one file per chapter in exercise_answers/
+ANSWERS = {key: pair for chapter in CHAPTER_ANSWERS for key, pair in chapter.ANSWERS.items()}
 FLOAT_KEYS = [k for k, (right, _) in ANSWERS.items() if isinstance(right, float)]
 SHAPE_KEYS = [k for k, (right, _) in ANSWERS.items() if isinstance(right, tuple)]
 COUNT_KEYS = [k for k, (right, _) in ANSWERS.items() if isinstance(right, int)]
@@ -86,10 +58,11 @@ def test_tables_one_per_chapter_in_course_order():
     for number, chapter in enumerate(CHAPTERS):
         assert chapter.__name__.rsplit(".", 1)[1].startswith(f"ch{number:02d}_")
         assert chapter.__doc__
-        for key, (description, compute) in chapter.EXERCISES.items():
+        for key, entry in chapter.EXERCISES.items():
             assert key.startswith(f"{number:02d}.")
-            assert isinstance(description, str) and description
-            assert callable(compute)
+            assert isinstance(entry.description, str) and entry.description
+            assert callable(entry.compute)
+            assert entry.cases is None or callable(entry.cases)
 
 
 def test_unknown_name():
@@ -211,7 +184,7 @@ def test_verdicts_say_what_is_wrong(capsys):
     assert "a Tensor of shape (2, 3, 4)" in out[4]
     assert "is a string, but the answer is 3 names, in any order" in out[5]
     assert len(out[6]) < 200  # a big tensor is cut short, not printed whole
-    assert out[7] == "[02.nope] unknown exercise; known: 02.memory_slots, 02.summary_keys, 02.block_diagonal."
+    assert out[7] == "[02.nope] unknown exercise; known: 02.memory_slots, 02.summary_keys, 02.mask_row."
     assert out[8].startswith("[['unhashable']] could not check this answer")
 
 
@@ -230,7 +203,7 @@ def test_independent_values_match_the_closed_forms():
     assert exercises.expected("07.num_paths") == math.comb(6 - 1 + 3, 3)
     assert math.isclose(exercises.expected("07.uniform_loss"), -math.log(math.comb(5, 2) * 0.5 ** 6), rel_tol=1e-12)
     assert math.isclose(exercises.expected("07.occupancy_sum"), 5 + 3, rel_tol=1e-9)
-    assert exercises.expected("01.frames_per_second") == 16000 // 160 + 1
+    assert all(value == case["num_samples"] // 160 + 1 for case, value in exercises.expected("01.num_frames"))
     assert exercises.expected("09.steps_per_epoch") == 900 // 24
 
 
@@ -241,3 +214,62 @@ def test_tensor_expected_values_compare_shape_and_values():
         assert matches(form, want), form
     for form in (want.T, want.flatten(), want * 1.01, [1, 2, 3, 4], 1.0, "tensor", None):
         assert not matches(form, want), form
+
+
+# ----------------------------------------------------------------------------- coding exercises
+def _cumulative(x):
+    return torch.cumsum(x, dim=0)
+
+
+@pytest.fixture
+def coding_exercise(monkeypatch):
+    """A coding exercise registered for one test: write a cumulative sum (the library's is torch.cumsum)."""
+    from emformer_edu.teaching.exercises import Exercise
+
+    def cases():
+        return [dict(x=torch.arange(3.0))] + [dict(x=torch.randn(n)) for n in (5, 9)]
+
+    monkeypatch.setitem(EXERCISES, "99.cumsum", Exercise("a running sum", _cumulative, cases))
+    exercises._computed.cache_clear()
+    yield "99.cumsum"
+    exercises._computed.cache_clear()
+
+
+def test_a_coding_exercise_accepts_a_right_function_and_names_the_first_failing_case(coding_exercise, capsys):
+    key = coding_exercise
+    assert exercises.is_coding(key) and not exercises.is_coding("00.visible_keys")
+
+    def loop(x):  # a learner's correct version, written another way
+        out, total = [], 0.0
+        for v in x.tolist():
+            total += v
+            out.append(total)
+        return out
+
+    def off_by_one(x):  # sums up to the previous element
+        return torch.cumsum(x, dim=0) - x
+
+    def wrong_shape(x):
+        return str(torch.cumsum(x, dim=0).tolist())
+
+    def crashes(x):
+        raise IndexError("list index out of range")
+
+    def mutates(x):  # changes its input: the next case must not see it
+        x.add_(1.0)
+        return torch.cumsum(x - 1.0, dim=0)
+
+    assert exercises.is_correct(key, loop) and exercises.is_correct(key, mutates)
+    for wrong in (off_by_one, wrong_shape, crashes, None, 3, "cumsum"):
+        assert not exercises.is_correct(key, wrong)
+    for answer in (loop, off_by_one, wrong_shape, crashes, None, 3):
+        exercises.check(key, answer)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"[{key}] correct!"
+    assert out[1].startswith(f"[{key}] not yet: on case 1 of 3 (x: a Tensor of shape (3,)) it returned")
+    assert out[1].endswith("Try again.") and "tensor([0., 0., 1.])" in out[1]
+    assert "it returned a string, but the library returns a tensor of shape (3,)" in out[2]
+    assert "raised IndexError ('list index out of range') on case 1 of 3" in out[3]
+    assert out[4] == f"[{key}] no answer yet: assign your answer, then run this cell again."
+    assert "asks for a function" in out[5]
+    assert exercises.expected(key)[0][0]["x"].tolist() == [0.0, 1.0, 2.0]  # the library's input was not changed

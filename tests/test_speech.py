@@ -165,3 +165,22 @@ def test_missing_library_names_what_to_install(monkeypatch):
         speak("go")
     with pytest.raises(ValueError, match="empty"):  # text is checked before the library is needed
         speak("")
+
+
+@needs_espeak
+def test_speed_plays_the_audio_faster_and_moves_the_spans_with_it():
+    """Voice.speed resamples eSpeak's 22,050 Hz audio as if it had 22050 * speed Hz: shorter, and spans scale."""
+    from emformer_edu.data.speech import Voice, speak_voice
+    normal = speak_voice("seven three nine", Voice())
+    fast = speak_voice("seven three nine", Voice(speed=1.1))
+    slow = speak_voice("seven three nine", Voice(speed=0.9))
+    assert Voice(speed=1.1).source_rate(22050) == 24250 and Voice().source_rate(22050) == 22050
+    ratio = normal.waveform.numel() / fast.waveform.numel()
+    assert abs(ratio - 24250 / 22050) < 2e-3
+    assert slow.waveform.numel() > normal.waveform.numel()
+    ends = normal.words.end_sample.double() / fast.words.end_sample.double()
+    assert torch.allclose(ends, torch.full_like(ends, 24250 / 22050), atol=2e-3)
+    assert torch.backends.mkldnn.enabled  # the resampler switched oneDNN off only while it ran
+    for bad in (0.3, 2.5, "fast", True):
+        with pytest.raises(ValueError, match="speed"):
+            Voice(speed=bad)

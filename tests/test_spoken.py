@@ -148,6 +148,7 @@ def test_collate_with_features(items):
     (dict(words_per_sentence=(1, 3)), "words_per_sentence"), (dict(lexicon=("go", "turn left")), "single words"),
     (dict(lexicon=("Go",)), "lower-case"), (dict(test_pair_fraction=1.0), "below 1"),
     (dict(rate=(50, 200)), "rate"), (dict(snr_db=(-40.0, 0.0)), "snr_db"), (dict(peak=(0.5, 2.0)), "peak"),
+    (dict(train_speed=(0.2, 1.0)), "train_speed"), (dict(train_tilt=(-1.0, 0.0)), "train_tilt"),
 ])
 def test_bad_config_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -184,3 +185,55 @@ def test_words_run_together_are_drawn_again(monkeypatch):
     monkeypatch.setattr(spoken, "speak_voice", lambda text, voice: (_ for _ in ()).throw(UnspokenWordError("x")))
     with pytest.raises(RuntimeError, match="ran words together"):
         dataset[2]
+
+
+# ----------------------------------------------------------------------------- training-only augmentation
+AUGMENTED = SpokenConfig(train_speed=(0.88, 1.12), train_tilt=(-0.5, 0.5))
+
+
+@needs_espeak
+def test_training_items_are_augmented_and_test_items_are_not():
+    train, test = SpokenDataset(20, "train", 0, AUGMENTED), SpokenDataset(20, "test", 0, AUGMENTED)
+    speeds = [train[i].speaker.speed for i in range(12)]
+    tilts = [train[i].channel.tilt for i in range(12)]
+    assert all(0.88 <= v <= 1.12 for v in speeds) and len(set(speeds)) > 6
+    assert all(-0.5 <= v <= 0.5 for v in tilts) and len(set(tilts)) > 6
+    for i in range(6):  # the held-out voices are heard as recorded: new speakers, not augmentations
+        assert test[i].speaker.speed == 1.0 and test[i].channel.tilt == 0.0
+        assert torch.equal(test[i].waveform, SpokenDataset(20, "test", 0)[i].waveform)
+
+
+@needs_espeak
+def test_augmentation_is_off_by_default_and_changes_only_the_sound(train):
+    assert not SpokenConfig().augments and AUGMENTED.augments
+    assert all(train[i].speaker.speed == 1.0 and train[i].channel.tilt == 0.0 for i in range(4))
+    a, b = SpokenDataset(4, "train", 3, AUGMENTED)[2], SpokenDataset(4, "train", 3)[2]
+    assert a.text == b.text and a.speaker.name == b.speaker.name  # the same sentence and speaker, heard differently
+    assert not torch.equal(a.waveform, b.waveform)
+
+
+def test_tilt_colours_the_spectrum_without_moving_the_spans():
+    """A positive tilt is a high-pass (y[n] = x[n] - tilt x[n-1]): 100 Hz loses ground to 4 kHz; spans stay put."""
+    import numpy as np
+    from emformer_edu.data.corpus import Alignment
+    from emformer_edu.data.speech import Spans
+    n = 16000
+    t = np.arange(n) / 16000
+    x = torch.from_numpy((np.sin(2 * np.pi * 100 * t) + np.sin(2 * np.pi * 4000 * t)).astype(np.float32))
+    span = lambda: Spans(torch.tensor([0]), torch.tensor([n]), ("a",))  # noqa: E731
+    clean = SpokenUtterance(x, torch.tensor([0]), Alignment(torch.tensor([0]), torch.tensor([n])), "a", None,
+                            words=span(), phonemes=span(), phoneme_word=torch.tensor([0]))
+
+    def heard(tilt):
+        out = spoken.record(clean, spoken.Channel(0, 0, None, 0.0, 90.0, 0.0, 0.5, tilt), np.random.default_rng(0))
+        spectrum = np.abs(np.fft.rfft(out.waveform.numpy()))  # 1 Hz bins
+        return out, spectrum[4000] / spectrum[100]
+
+    flat, flat_ratio = heard(0.0)
+    thin, thin_ratio = heard(0.5)
+    boomy, boomy_ratio = heard(-0.5)
+    assert torch.equal(thin.words.start_sample, flat.words.start_sample)
+    # |1 - a e^{-iw}|: at 4 kHz (w = pi / 2) sqrt(1 + a^2); at 100 Hz about 1 - a.
+    assert flat_ratio == pytest.approx(1.0, rel=1e-2)
+    assert thin_ratio == pytest.approx(np.sqrt(1.25) / 0.5, rel=1e-2)
+    assert boomy_ratio == pytest.approx(np.sqrt(1.25) / 1.5, rel=1e-2)

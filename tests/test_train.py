@@ -1,6 +1,7 @@
 """Training loop: loss goes down, checkpoints resume exactly, the command line works, bad input is named."""
 import dataclasses
 import json
+import math
 import os
 import random
 import subprocess
@@ -385,3 +386,18 @@ def test_widget_progress_follows_events():
     assert (progress.bar.value, progress.bar.max) == (10, 40)
     progress(TrainEvent("eval", 20, 40, 0.5, 1e-3, 0.125, 4.0))
     assert progress.bar.value == 20 and "TER 12.5%" in progress.label.value
+
+
+def test_evaluations_record_the_held_out_loss():
+    """The held-out loss is the training loss's quantity on unseen utterances, in eval mode, recorded per evaluation."""
+    events = []
+    trainer = Trainer(tiny_train_config(steps=2, eval_every=1), tiny_config(), callback=events.append, progress=False)
+    trainer.fit()
+    losses = [h["valid_loss"] for h in trainer.history]
+    assert len(losses) == 2 and all(math.isfinite(v) and v > 0 for v in losses)
+    assert trainer.history[-1]["valid_loss"] == pytest.approx(trainer.held_out_loss(), rel=1e-6)
+    assert events[-1].kind == "end" and events[-1].valid_loss == losses[-1]
+    assert "held-out loss" in events[-1].summary()
+    # One batch or many: the same mean per utterance.
+    assert trainer.held_out_loss(batch_size=3) == pytest.approx(losses[-1], rel=1e-5)
+    assert trainer.model.training

@@ -110,7 +110,7 @@ def test_a_few_steps_train_and_report_cer_and_wer():
                       tiny_spoken_model(), STEADY, callback=events.append, progress=False)
     history = trainer.fit()
     assert [h["step"] for h in history] == [2, 3]
-    assert all(set(h) == {"step", "loss", "ter", "cer", "wer", "elapsed_s"} for h in history)
+    assert all(set(h) == {"step", "loss", "valid_loss", "ter", "cer", "wer", "elapsed_s"} for h in history)
     assert all(h["cer"] == pytest.approx(h["ter"]) and 0 <= h["wer"] and h["loss"] == h["loss"] for h in history)
     evals = [e for e in events if e.kind == "eval"]
     assert evals[-1].wer == history[-1]["wer"] and "CER" in evals[-1].summary() and "WER" in evals[-1].summary()

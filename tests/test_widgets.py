@@ -46,3 +46,16 @@ def test_chunk_stepper_moves_highlight():
 def test_chunk_figure_rejects_bad_chunk():
     with pytest.raises(ValueError, match=r"chunk_index must be in \[0, 4\]"):
         viz.chunk_figure(44, 8, 4, 8, chunk_index=5)
+
+
+def test_the_output_area_holds_the_current_figure_as_a_png():
+    """The figure lives in the Output widget's state, so a notebook saved with widget state shows it statically."""
+    import base64
+    w = widgets.mask_explorer(utterance_length=12, segment_length=4, right_context_length=2,
+                              left_context_length=4, max_memory_size=2)
+    (first,) = w.output.outputs
+    assert first["output_type"] == "display_data"
+    assert base64.b64decode(first["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    w.controls["segment_length"].value = 3
+    (second,) = w.output.outputs  # replaced, not appended
+    assert second["data"]["image/png"] != first["data"]["image/png"]

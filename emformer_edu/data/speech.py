@@ -21,6 +21,7 @@ spell numbers out ("seven", not "7").
 
 eSpeak speaks at 22050 Hz; torchaudio resamples to 16 kHz (a zero-phase filter, so an
 event at native sample ``s`` is at ``round(s * 16000 / 22050)``). Same arguments, same audio.
+A :class:`Voice` with ``speed`` != 1 is resampled from ``22050 * speed`` Hz instead: played faster or slower.
 
 Shapes: N samples (16 kHz), U characters, W words, P phonemes.
 """
@@ -45,6 +46,8 @@ CHARACTERS = string.ascii_lowercase + "' "  # token ids: a-z 0-25, apostrophe 26
 RATE_LIMITS = (80, 450)  # eSpeak NG's speaking rates, words per minute (175 is its default)
 PITCH_LIMITS = (0, 100)  # eSpeak's pitch and pitch range scales (50 is the default for both)
 WORD_GAP_LIMITS = (0, 100)  # extra pause between words, units of 10 ms at the default rate
+SPEED_LIMITS = (0.5, 2.0)  # playback speed of the synthesized audio (Voice.speed)
+SPEED_GRID_HZ = 250  # a sped-up source rate is rounded to this grid, so the resampling kernel stays small
 
 # What speak(seed=...) draws the settings it is not given from: ordinary voices, moderate settings.
 SEED_VOICES = ("en-us", "en-us+f1", "en-us+f2", "en-us+f3", "en-us+m3", "en-us+m5", "en", "en+f4", "en+m7")
@@ -70,13 +73,20 @@ class UnspokenWordError(ValueError):
 class Voice:
     """How eSpeak speaks: ``name`` is ``language[+variant]`` (``"en-us"``, ``"en+f3"``, ``"en-us+m5"``);
     ``rate`` words per minute; ``pitch`` and ``pitch_range`` on eSpeak's 0-100 scales;
-    ``word_gap`` extra silence between words in 10 ms units. Names are checked when spoken."""
+    ``word_gap`` extra silence between words in 10 ms units. Names are checked when spoken.
+
+    ``speed`` plays eSpeak's audio faster (> 1) or slower (< 1), as a tape would: tempo, pitch and
+    the formants (so the apparent vocal-tract length) all scale by it. It costs nothing: the
+    22,050 Hz samples are resampled to 16 kHz as if recorded at ``22050 * speed`` Hz, rounded to
+    :data:`SPEED_GRID_HZ` (so 1.1 is applied as 24,250 Hz, 1.0998). Corpora use it to augment
+    speakers (speed perturbation, Ko et al. 2015); ``1.0`` is eSpeak's own audio."""
 
     name: str = "en-us"
     rate: int = 175
     pitch: int = 50
     pitch_range: int = 50
     word_gap: int = 0
+    speed: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -85,7 +95,16 @@ class Voice:
         _check_int("pitch", self.pitch, PITCH_LIMITS)
         _check_int("pitch_range", self.pitch_range, PITCH_LIMITS)
         _check_int("word_gap", self.word_gap, WORD_GAP_LIMITS)
+        if isinstance(self.speed, bool) or not isinstance(self.speed, (int, float)) or \
+                not SPEED_LIMITS[0] <= self.speed <= SPEED_LIMITS[1]:
+            raise ValueError(f"speed must be a number in [{SPEED_LIMITS[0]}, {SPEED_LIMITS[1]}], got {self.speed!r}.")
 
+    def source_rate(self, native: int) -> int:
+        """The rate eSpeak's ``native``-Hz samples are taken to have: ``native`` at speed 1, else
+        ``native * speed`` on the :data:`SPEED_GRID_HZ` grid."""
+        if self.speed == 1:
+            return native
+        return int(round(native * self.speed / SPEED_GRID_HZ)) * SPEED_GRID_HZ
 
 @dataclass
 class Spans(Alignment):
@@ -184,9 +203,22 @@ def character_alignment(text: str, words: Spans) -> Alignment:
     return Alignment(torch.tensor(start, dtype=torch.int64), torch.tensor(end, dtype=torch.int64))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=64)
 def _resampler(rate: int) -> torchaudio.transforms.Resample:
     return torchaudio.transforms.Resample(rate, SAMPLE_RATE)  # keeps the sinc kernel between calls
+
+
+def _resample(x: torch.Tensor, rate: int) -> torch.Tensor:
+    # oneDNN compiles a convolution for every new input length (about 3 ms, 8x the convolution
+    # itself); every utterance has a new length, so the plain kernel is faster. Same numbers.
+    # (Not torch.backends.mkldnn.flags(): it warns about TF32 on every call.)
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        with torch.no_grad():
+            return _resampler(rate)(x)
+    finally:
+        torch.backends.mkldnn.enabled = was
 
 
 def _to_16k(positions: List[int], rate: int, limit: int) -> torch.Tensor:
@@ -202,10 +234,10 @@ def speak_voice(text: str, voice: Voice) -> SpokenUtterance:
     labels, begin, end, owner = _phoneme_spans(synth, text, ranges)
 
     native = torch.from_numpy(synth.samples.astype(np.float32) / 32768.0)
-    with torch.no_grad():
-        wave = _resampler(synth.sample_rate)(native).clamp_(-1.0, 1.0)  # the filter can overshoot a little
+    rate = voice.source_rate(synth.sample_rate)
+    wave = _resample(native, rate).clamp_(-1.0, 1.0)  # the filter can overshoot a little
     n = wave.numel()
-    to16 = lambda p: _to_16k(p, synth.sample_rate, n)  # noqa: E731
+    to16 = lambda p: _to_16k(p, rate, n)  # noqa: E731
     phonemes = Spans(to16(begin), to16(end), tuple(labels))
     owner_t = torch.tensor(owner, dtype=torch.int64)
     first = [owner.index(k) for k in range(len(ranges))]

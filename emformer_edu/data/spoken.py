@@ -10,7 +10,15 @@ order, in any DataLoader worker. One item:
    pause between words, each drawn from its range (:class:`~emformer_edu.data.speech.Voice`);
 3. a channel (:class:`Channel`): silence before and after, with probability
    ``reverb_probability`` a room (an exponentially decaying noise impulse response after the
-   direct sound), background noise of a random colour at a random SNR, and a random peak level.
+   direct sound), background noise of a random colour at a random SNR, and a random peak level;
+4. optionally, training items only, two augmentations meant to make 36 voices sound like many
+   more: a playback ``train_speed`` (:attr:`Voice.speed`: tempo, pitch and formants scale
+   together, as with a speaker of a longer or shorter vocal tract; Ko et al. 2015) and a
+   ``train_tilt``, the microphone's colour (a one-tap filter ``y[n] = x[n] - tilt * x[n - 1]``:
+   positive tilt thins the voice, negative makes it boomy). Both are off by default: with them
+   (0.88-1.12 and +-0.5) the shipped recipe ended at held-out CER 17.8 % instead of 16.5 %; the
+   harder training sentences cost more than the extra speakers gained in 15 minutes of training.
+   The test split is always heard as recorded, so held-out numbers measure new speakers.
 
 The split is fixed and speaker-independent. ``train_voices`` and ``test_voices`` are disjoint
 (the default test voices use variants, i.e. speakers, absent from training, with accents training has). Sentences are
@@ -40,7 +48,7 @@ from .corpus import Alignment, Vocabulary
 from .lexicon import LEXICON
 from .log_mel import SAMPLE_RATE
 from .speech import (
-    PITCH_LIMITS, RATE_LIMITS, WORD_GAP_LIMITS, SpokenUtterance, UnspokenWordError, Voice, character_vocabulary,
+    PITCH_LIMITS, RATE_LIMITS, SPEED_LIMITS, WORD_GAP_LIMITS, SpokenUtterance, UnspokenWordError, Voice, character_vocabulary,
     check_text, speak_voice,
 )
 from .synthetic_config import PEAK_LIMITS, SNR_DB_LIMITS, _check_number, _check_range
@@ -92,6 +100,8 @@ class SpokenConfig:
     snr_db: Tuple[float, float] = (15.0, 40.0)
     noise_color: Tuple[float, float] = (0.0, 2.0)  # noise power ~ 1 / f ** color: 0 white, 1 pink, 2 brown
     peak: Tuple[float, float] = (0.1, 0.9)  # final peak amplitude: the random gain
+    train_speed: Tuple[float, float] = (1.0, 1.0)  # training only: Voice.speed range, e.g. (0.88, 1.12); (1, 1): off
+    train_tilt: Tuple[float, float] = (0.0, 0.0)  # training only: Channel.tilt range, e.g. (-0.5, 0.5); (0, 0): off
 
     def __post_init__(self):
         for name in ("train_voices", "test_voices", "lexicon"):
@@ -122,6 +132,13 @@ class SpokenConfig:
         _check_range("snr_db", self.snr_db, *SNR_DB_LIMITS, unit="dB")
         _check_range("noise_color", self.noise_color, 0, 2)
         _check_range("peak", self.peak, *PEAK_LIMITS)
+        _check_range("train_speed", self.train_speed, *SPEED_LIMITS)
+        _check_range("train_tilt", self.train_tilt, -0.9, 0.9)
+
+    @property
+    def augments(self) -> bool:
+        """Whether training items are augmented (``train_speed`` or ``train_tilt`` is a range, not a point)."""
+        return tuple(self.train_speed) != (1.0, 1.0) or tuple(self.train_tilt) != (0.0, 0.0)
 
     def voices(self, split: str) -> Tuple[str, ...]:
         return self.train_voices if _split_id(split) == 0 else self.test_voices
@@ -130,7 +147,8 @@ class SpokenConfig:
 @dataclass(frozen=True)
 class Channel:
     """How one utterance was recorded: silence (samples) before and after, the room
-    (``rt60_s`` ``None``: no reverberation), noise SNR (dB) and colour, and the final peak."""
+    (``rt60_s`` ``None``: no reverberation), noise SNR (dB) and colour, the final peak, and the
+    microphone's ``tilt`` (``y[n] = x[n] - tilt * x[n - 1]``, 0: flat; drawn for training items only)."""
 
     lead: int
     tail: int
@@ -139,6 +157,7 @@ class Channel:
     snr_db: float
     noise_color: float
     peak: float
+    tilt: float = 0.0
 
 
 def listening_condition(name: str, config: Optional[SpokenConfig] = None) -> SpokenConfig:
@@ -235,6 +254,8 @@ def record(clean: SpokenUtterance, channel: Channel, rng: np.random.Generator) -
     x = np.concatenate([np.zeros(channel.lead), clean.waveform.numpy().astype(np.float64), np.zeros(channel.tail)])
     if channel.rt60_s is not None:
         x = _reverberate(rng, x, channel.rt60_s, channel.reverb_wet)
+    if channel.tilt:  # a causal one-tap filter: no delay, so the spans stay exact
+        x = x - channel.tilt * np.concatenate([[0.0], x[:-1]])
     words = clean.words.shifted(channel.lead)
     speech = np.concatenate([x[s:e] for _, s, e in words.as_list()])
     power = float(np.mean(speech ** 2)) if speech.size else float(np.mean(x ** 2))
@@ -304,6 +325,9 @@ class SpokenDataset(torch.utils.data.Dataset):
             voice = Voice(str(self.voices[rng.integers(len(self.voices))]), integer(c.rate), integer(c.pitch),
                           integer(c.pitch_range), integer(c.word_gap))
             channel = _draw_channel(rng, c)
+            if self.split == "train" and c.augments:  # drawn last and only when on: other items stay as they were
+                voice = replace(voice, speed=float(rng.uniform(*c.train_speed)))
+                channel = replace(channel, tilt=float(rng.uniform(*c.train_tilt)))
             try:
                 return record(speak_voice(" ".join(words), voice), channel, rng)
             except UnspokenWordError:  # two words run together: no span for one of them, draw again (same rng)

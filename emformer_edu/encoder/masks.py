@@ -1,16 +1,35 @@
 """Emformer attention masks, built block by block and labelled for plotting.
 
-In training (``Emformer.forward``) all segments are processed in one pass, so one big mask
-says who may attend to whom. Its layout:
+Attention with a mask: ``softmax(Q K^T / sqrt(d) + A) V`` where ``A[q, k] = 0`` if query q may
+attend to key k and ``-inf`` if not (the code fills ``negative_inf = -1e8``, torchaudio's value,
+and the softmax then gives those keys probability exactly 0).
 
-* query rows:  ``[right context blocks | utterance segments | summary vectors]``
-* key columns: ``[memory slots | right context blocks | utterance segments]``
+**Training mode** (``Emformer.forward``, :func:`training_mask`): all N segments are processed in
+one pass, so one big mask says who may attend to whom. Its layout:
 
-A query of segment i (a row of its right-context block or of the segment itself) may see:
-memory slots ``[max(i - M, 0), i)``, its own right-context block, and utterance frames from
-``L`` frames before the segment up to the segment's end. A summary query sees the same
-except memory. In streaming (``Emformer.infer``) the keys are only what is in the cache, so
-the mask just stops the summary from looking at memory.
+* query rows:  ``[rc_0 .. rc_{N-1} | seg_0 .. seg_{N-1} | s_0 .. s_{N-1}]`` (right-context
+  copies, utterance frames, one summary query per segment when memory is on);
+* key columns: ``[m_0 .. m_{N-2} | rc_0 .. rc_{N-1} | utterance frames 0 .. T-1]``.
+
+There is no separate left-context block in training: a segment's left context is simply the
+``L`` utterance columns before it. A query of segment i (a row of ``rc_i`` or ``seg_i``) may
+see memory slots ``[max(i - M, 0), i)``, its own right-context block ``rc_i``, and utterance
+frames ``[max(i*segment_length - L, 0), min((i+1)*segment_length, T))``. The summary query
+``s_i`` sees the same except memory.
+
+**Inference mode** (``Emformer.infer``, :func:`inference_mask`): one chunk at a time. Rows
+``[rc_i | seg_i | s_i]``, keys ``[memory (<= M) | rc_i | left context (<= L, cached) | seg_i]``.
+The keys hold only what the chunk may see, so the mask only blocks summary -> memory.
+
+Why the summary query does not read memory: torchaudio's code (``torchaudio/models/emformer.py``,
+``_gen_attention_mask``) gives no reason; its comment only names the blocks the summary sees,
+``# right context, query segment``. fairseq's Emformer (``fairseq/models/speech_to_text/modules/
+emformer.py``, ``_get_attention_mask``) records it as an empirical choice: "disable summary query
+attention on memeory [sic] is better for long form utterance". It is *not* forced by causality: memory
+at layer n comes from layer n-1, so the summary could read it without any circular dependency.
+What the choice implies: the memory slot ``m_i`` made at layer n is a function of segment i's
+layer-n inputs only (its frames, left context and right-context copy); older memory reaches it
+only through those frames' own processing in the layers below, never directly.
 
 Convention (torchaudio's): ``True`` means *blocked*. ``AttentionMask.allowed`` is the
 complement, which is what the pictures show.
@@ -68,6 +87,17 @@ class AttentionMask:
         start, stop = keep[0].start, keep[-1].stop
         rows = [replace(b, start=b.start - start, stop=b.stop - start) for b in keep]
         return AttentionMask(self.blocked[start:stop], rows, self.cols)
+
+    def first_row(self, kind: str, segment: int) -> int:
+        """Row index of the first query of ``kind`` ("right_context", "utterance", "summary") of ``segment``.
+
+        All rows of one block see the same keys, so ``allowed[first_row(kind, i)]`` is *the* key row
+        of that block. ``ValueError`` when the mask has no such (non-empty) block.
+        """
+        for b in self.rows:
+            if b.kind == kind and b.segment == segment and len(b):
+                return b.start
+        raise ValueError(f"no {kind!r} rows for segment {segment} in this mask")
 
     def row_labels(self) -> List[str]:
         """One label per row, e.g. ``['rc0', 'rc0', 'seg0', ...]``."""
@@ -151,7 +181,9 @@ def training_mask(
             allowed[rs, utt_cols] = True
             if use_mem:
                 allowed[rs, mem_cols] = True
-        if use_mem:  # torchaudio's design: a summary reads its segment and context, not the memory bank
+        if use_mem:
+            # The summary query s_i: own right context and utterance frames, never the memory bank
+            # (torchaudio's and the Emformer authors' design; an empirical choice, see the module docstring).
             rs = slice(sum_rows[i].start, sum_rows[i].stop)
             allowed[rs, rc_cols] = True
             allowed[rs, utt_cols] = True
@@ -208,9 +240,10 @@ def inference_mask(
 def key_padding_mask(lengths: torch.Tensor, num_keys: int) -> Optional[torch.Tensor]:
     """``(B, K)`` mask of padded keys for a batch, ``None`` when B == 1.
 
-    Keys are ``[memory | right context | left context | utterance]`` and only the utterance
-    is padded, at its end, so for element b the last ``max(lengths) - lengths[b]`` keys are
-    padding. This is the rule torchaudio uses (it derives it from the same lengths); like
+    Keys end with the utterance frames in both modes (training: ``[memory | right context |
+    utterance]``; inference: ``[memory | right context | left context | segment]``) and only
+    the utterance is padded, at its end, so for element b the last ``max(lengths) - lengths[b]``
+    keys are padding. This is the rule torchaudio uses (it derives it from the same lengths); like
     torchaudio, a single utterance gets no padding mask.
     """
     if lengths.size(0) == 1:

@@ -3,19 +3,28 @@
 Every widget is a :class:`FigureWidget`: a row of controls and an output area that shows
 ``callback(**control values)``, where the callback is a plain library function returning a
 matplotlib figure (``emformer_edu.viz``). Tests drive widgets by setting control values and
-inspecting ``widget.figure`` and ``widget.values``; notebooks also show the default figure
-statically, so the page reads well without a running kernel.
+inspecting ``widget.figure`` and ``widget.values``.
+
+The figure goes into the output area as its PNG, set on the ``Output`` widget's ``outputs`` from
+the kernel (not printed inside ``with output:``). So the widget's state holds the figure it shows,
+and a notebook saved with its widget state (``tools/execute_notebooks.py`` stores it) shows the
+controls and the figure in a static view (GitHub, nbconvert), not ``VBox(...)``.
+
+:class:`LiveRecogniser` (notebook 00) works the same way, with an audio player and the growing
+transcript in its output area beside the figure.
 """
+import base64
 from typing import Callable, Dict
 
 import ipywidgets
 import matplotlib.pyplot as plt
-from IPython.display import clear_output, display
+from IPython.core.pylabtools import print_figure
+from IPython.display import Audio, display
 from IPython.display import display as show
 
 from ..encoder.segments import num_segments
 from ..train.trainer import TrainEvent
-from . import viz
+from . import live, viz
 
 
 class FigureWidget:
@@ -36,14 +45,19 @@ class FigureWidget:
 
     def _redraw(self, change=None) -> None:
         figure = self.callback(**self.fixed, **self.values)
-        with self.output:
-            clear_output(wait=True)
-            display(figure)
+        self.output.outputs = (figure_output(figure),)
         plt.close(figure)  # shown through the Output widget only, not again at cell end
         self.figure = figure
 
     def _ipython_display_(self):
         display(self.box)
+
+
+def figure_output(figure: "plt.Figure") -> dict:
+    """``figure`` as one notebook ``display_data`` output (a PNG, as the inline backend draws it)."""
+    png = print_figure(figure, "png", bbox_inches="tight")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<Figure>"}}
 
 
 def _slider(description: str, value: int, lo: int, hi: int) -> ipywidgets.IntSlider:
@@ -82,6 +96,73 @@ def lattice_explorer(pretrained, num_utterances: int = 20, seed=None, index: int
     return FigureWidget(viz.utterance_lattice_figure, {"index": _slider("held-out utterance", index, 0, num_utterances - 1)},
                         pretrained=pretrained, num_utterances=num_utterances, seed=seed)
 
+
+
+def _text_output(text: str) -> dict:
+    """``text`` as one notebook ``stream`` output (what ``print`` writes)."""
+    return {"output_type": "stream", "name": "stdout", "text": text if text.endswith("\n") else text + "\n"}
+
+
+def audio_output(waveform, rate: int = 16000) -> dict:
+    """``waveform`` as one ``display_data`` output holding an :class:`IPython.display.Audio` player."""
+    audio = Audio(waveform.detach().cpu().numpy(), rate=rate)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"text/html": audio._repr_html_(), "text/plain": "<IPython.lib.display.Audio object>"}}
+
+
+class LiveRecogniser:
+    """Type a sentence, pick a voice: the output plays the audio, prints the transcript after every
+    streaming chunk and draws the lattice (:func:`emformer_edu.teaching.live.live_recognition` and
+    :func:`~emformer_edu.teaching.live.live_figure`). A sentence that cannot be spoken (digits,
+    punctuation, an eSpeak failure) shows its error in the output instead of the figure.
+
+    After every change: ``result`` (a :class:`~emformer_edu.teaching.live.LiveResult`, ``None`` after an
+    error), ``figure``, ``error`` (the message, or ``None``) and ``output.outputs`` (audio, text, figure,
+    set from the kernel as :class:`FigureWidget` does, so the saved widget state shows them).
+    """
+
+    def __init__(self, pretrained, text: str = live.DEFAULT_TEXT, voice: str = live.DEFAULT_VOICE):
+        self.pretrained = pretrained
+        choices = live.voice_choices(pretrained)
+        if voice not in [v for _, v in choices]:
+            choices.append((voice, voice))
+        self.controls = {
+            "text": ipywidgets.Text(value=text, description="sentence", continuous_update=False,
+                                    layout=ipywidgets.Layout(width="55%")),
+            "voice": ipywidgets.Dropdown(options=choices, value=voice, description="voice"),
+        }
+        self.output = ipywidgets.Output()
+        self.result, self.figure, self.error = None, None, None
+        for control in self.controls.values():
+            control.observe(self._run, names="value")
+        self.box = ipywidgets.VBox([ipywidgets.HBox(list(self.controls.values())), self.output])
+        self._run()
+
+    @property
+    def values(self) -> dict:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def _run(self, change=None) -> None:
+        try:
+            result = live.live_recognition(self.values["text"], self.values["voice"], self.pretrained)
+            figure = live.live_figure(result)
+        except Exception as err:  # the learner's sentence: show why, do not break the widget
+            self.result, self.figure = None, None
+            self.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+            self.output.outputs = (_text_output(f"cannot recognise this sentence: {self.error}"),)
+            return
+        self.output.outputs = (audio_output(result.waveform), _text_output(result.report()), figure_output(figure))
+        plt.close(figure)  # shown through the Output widget only
+        self.result, self.figure, self.error = result, figure, None
+
+    def _ipython_display_(self):
+        display(self.box)
+
+
+def live_recogniser(pretrained, text: str = live.DEFAULT_TEXT, voice: str = live.DEFAULT_VOICE) -> LiveRecogniser:
+    """The live recogniser of notebook 00: a sentence box (``continuous_update=False``: it runs when you
+    press Enter) and a voice menu (the held-out voices and a few training ones); see :class:`LiveRecogniser`."""
+    return LiveRecogniser(pretrained, text, voice)
 
 class WidgetProgress:
     """A progress callback that draws an ``ipywidgets`` bar and a text line instead of stderr output.

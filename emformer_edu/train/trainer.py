@@ -49,9 +49,10 @@ class TrainEvent(NamedTuple):
     """What a progress callback receives.
 
     kind: ``"step"`` (after an optimizer step), ``"eval"`` (after a held-out evaluation) or ``"end"``.
-    loss: mean RNN-T loss (nats per utterance); ter: held-out greedy TER as a fraction
+    loss: mean RNN-T training loss (nats per utterance); ter: held-out greedy TER as a fraction
     (``"eval"`` and ``"end"`` only, else ``None``); for the spoken corpus the TER is the
-    character error rate and ``wer`` the word error rate (else ``None``).
+    character error rate and ``wer`` the word error rate (else ``None``); ``valid_loss``: the
+    mean RNN-T loss on the held-out utterances (``"eval"`` and ``"end"`` only).
     """
 
     kind: str
@@ -62,11 +63,14 @@ class TrainEvent(NamedTuple):
     ter: Optional[float]
     elapsed_s: float
     wer: Optional[float] = None
+    valid_loss: Optional[float] = None
 
     def summary(self) -> str:
         scores = (f"TER {100 * self.ter:.2f}%" if self.wer is None
                   else f"CER {100 * self.ter:.2f}%, WER {100 * self.wer:.2f}%")
-        return f"step {self.step}: loss {self.loss:.3f}, held-out greedy {scores} ({self.elapsed_s:.0f} s)"
+        held_out = "" if self.valid_loss is None else f" (held-out loss {self.valid_loss:.3f})"
+        return (f"step {self.step}: loss {self.loss:.3f}{held_out}, held-out greedy {scores} "
+                f"({self.elapsed_s:.0f} s)")
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, final_scale: float) -> float:
@@ -166,22 +170,49 @@ class Trainer:
         self.step += 1
         return loss
 
-    def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
-                 streaming: bool = False) -> TERResult:
-        """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
-        with CER and WER for the spoken corpus."""
+    def _held_out(self, num_utterances: Optional[int]) -> List:
         n = len(self.valid_set) if num_utterances is None else min(num_utterances, len(self.valid_set))
         with single_thread():
             made = len(self._valid_utterances)
             self._valid_utterances += [self.valid_set[i] for i in range(made, n)]
+        return self._valid_utterances[:n]
+
+    def held_out_loss(self, num_utterances: Optional[int] = None, batch_size: int = 50) -> float:
+        """Mean RNN-T loss (nats per utterance) on the held-out utterances, in eval mode (no dropout):
+        the same quantity as the training loss, on audio training never heard, so the two curves
+        side by side show over-fitting (a gap that grows) or its absence."""
+        utterances = self._held_out(num_utterances)
+        was_training = self.model.training
+        self.model.eval()
+        total = 0.0
+        try:
+            with torch.no_grad():
+                for i in range(0, len(utterances), batch_size):
+                    part = utterances[i: i + batch_size]
+                    x, lengths = self.extractor.batch([u.waveform for u in part])
+                    tokens = [u.tokens.to(torch.int32) for u in part]
+                    targets = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True)
+                    target_lengths = torch.tensor([t.numel() for t in tokens], dtype=torch.int32)
+                    total += float(self.loss(x, lengths, targets, target_lengths)) * len(part)
+        finally:
+            self.model.train(was_training)
+        return total / len(utterances)
+
+    def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
+                 streaming: bool = False) -> TERResult:
+        """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
+        with CER and WER for the spoken corpus."""
+        utterances = self._held_out(num_utterances)
+        with single_thread():
             vocab = self.vocab if corpora.has_words(self.config.corpus) else None
-            return evaluate(self.model, self._valid_utterances[:n], self.extractor, self.blank,
+            return evaluate(self.model, utterances, self.extractor, self.blank,
                             beam_width=beam_width, streaming=streaming, vocab=vocab)
 
     # -- the loop ---------------------------------------------------------------------
-    def _emit(self, kind: str, loss: float, ter: Optional[float], wer: Optional[float] = None) -> None:
+    def _emit(self, kind: str, loss: float, ter: Optional[float], wer: Optional[float] = None,
+              valid_loss: Optional[float] = None) -> None:
         event = TrainEvent(kind, self.step, self.config.steps, loss, self.scheduler.get_last_lr()[0], ter,
-                           self.elapsed_s, wer)
+                           self.elapsed_s, wer, valid_loss)
         if kind == "eval" and self.progress:
             tqdm.write(event.summary(), file=sys.stderr)  # above the bar, which tqdm redraws
         if self.callback is not None:
@@ -214,15 +245,16 @@ class Trainer:
                 at_end = self.step == steps
                 if at_end or (c.eval_every and self.step % c.eval_every == 0):
                     result = self.evaluate()
+                    valid_loss = self.held_out_loss()
                     self.elapsed_s = time.perf_counter() - start
                     mean_loss = sum(recent) / len(recent)
-                    self.history.append(dict(step=self.step, loss=mean_loss, **result.scores(),
-                                             elapsed_s=round(self.elapsed_s, 1)))
-                    self._emit("eval", mean_loss, result.ter, result.wer)
+                    self.history.append(dict(step=self.step, loss=mean_loss, valid_loss=valid_loss,
+                                             **result.scores(), elapsed_s=round(self.elapsed_s, 1)))
+                    self._emit("eval", mean_loss, result.ter, result.wer, valid_loss)
                 if checkpoint and (at_end or (checkpoint_every and self.step % checkpoint_every == 0)):
                     self.save(checkpoint)
         last = self.history[-1] if self.history else {}
-        self._emit("end", loss, last.get("ter"), last.get("wer"))
+        self._emit("end", loss, last.get("ter"), last.get("wer"), last.get("valid_loss"))
         return self.history
 
     # -- persistence ------------------------------------------------------------------

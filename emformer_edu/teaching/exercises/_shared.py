@@ -9,7 +9,7 @@ Every expected-value function runs under a fixed seed with the global random sta
 restored (see ``exercises.expected``), so they may build randomly initialised models freely.
 """
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
@@ -19,10 +19,22 @@ from ..recorder import CallRecord, record
 
 
 class Exercise(NamedTuple):
-    """One table entry: what the exercise asks, and a function computing its answer with the library."""
+    """One table entry: what the exercise asks, and a function computing its answer with the library.
+
+    A *coding* exercise (the learner writes a function) also has ``cases``: a function returning a
+    list of inputs, each a dict of keyword arguments. ``compute`` is then the library's own function,
+    taking those keywords; the learner's function must return what it returns on every case
+    (compared as :mod:`.compare` describes: a tensor within a relative 1e-3, a number, a shape).
+    Cases are drawn under a fixed seed, small first, so the first failing case is easy to read.
+    """
 
     description: str
-    compute: Callable[[], Any]
+    compute: Callable[..., Any]
+    cases: Optional[Callable[[], List[Dict[str, Any]]]] = None
+
+    @property
+    def is_coding(self) -> bool:
+        return self.cases is not None
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,8 @@
-"""Notebook 09 (training): the warm-up learning rate, the predictor's input length, steps per epoch.
+"""Notebook 09 (training): write the learning-rate schedule; the predictor's input length; steps per epoch.
 
-Read from a real (tiny) :class:`~emformer_edu.train.Trainer`: its scheduler after 19 steps, the
+The schedule is a coding exercise: the learner's function must give the factor the trainer's own
+``LambdaLR`` applies at every step (:func:`~emformer_edu.train.warmup_cosine`, read back from a real
+scheduler below). The other two are read from a real (tiny) :class:`~emformer_edu.train.Trainer`: the
 predictor input its loss builds, and where its batch order (:func:`~emformer_edu.train.batch_indices`)
 starts a new epoch.
 """
@@ -20,13 +22,35 @@ def _trainer() -> "train.Trainer":
     return train.Trainer(config, progress=False)
 
 
-def _warmup_lr(step: int = 19) -> float:
-    # Advance the trainer's own optimizer and schedule to `step` (never back, so a repeat call agrees).
-    trainer = _trainer()
-    while trainer.scheduler.last_epoch < step:
-        trainer.optimizer.step()  # no gradients, so no change; the scheduler expects it before its own step
-        trainer.scheduler.step()
-    return trainer.optimizer.param_groups[0]["lr"]
+def _scheduled_factor(step: int, warmup_steps: int, total_steps: int, final_scale: float) -> float:
+    """The factor a real trainer's scheduler applies during ``step``: its learning rate over the peak."""
+    config = train.TrainConfig(steps=total_steps, warmup_steps=warmup_steps, lr=1.0, final_lr_scale=final_scale,
+                               num_train=1, num_valid=1, stats_utterances=1)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: train.warmup_cosine(s, config.warmup_steps, config.steps, config.final_lr_scale))
+    for _ in range(step):
+        optimizer.step()  # no gradients, so no change; the scheduler expects it before its own step
+        scheduler.step()
+    return optimizer.param_groups[0]["lr"] / config.lr
+
+
+def _schedule_cases():
+    # Both ends of the warm-up, the peak, the middle and end of the decay, and past the end (it stays put).
+    fixed = [dict(step=0, warmup_steps=40, total_steps=150, final_scale=0.02),
+             dict(step=39, warmup_steps=40, total_steps=150, final_scale=0.02),
+             dict(step=40, warmup_steps=40, total_steps=150, final_scale=0.02),
+             dict(step=95, warmup_steps=40, total_steps=150, final_scale=0.02),
+             dict(step=150, warmup_steps=40, total_steps=150, final_scale=0.02),
+             dict(step=160, warmup_steps=40, total_steps=150, final_scale=0.1)]
+    g = torch.Generator().manual_seed(9)
+    drawn = []
+    for _ in range(6):
+        warmup = int(torch.randint(1, 300, (1,), generator=g))
+        total = warmup + int(torch.randint(1, 4000, (1,), generator=g))
+        drawn.append(dict(step=int(torch.randint(0, total + 1, (1,), generator=g)), warmup_steps=warmup,
+                          total_steps=total, final_scale=round(float(torch.rand(1, generator=g)) * 0.2, 3)))
+    return fixed + drawn
 
 
 def _predictor_length(num_tokens: int = 9) -> int:
@@ -57,7 +81,9 @@ def _steps_per_epoch(num_train: int = 900, batch_size: int = 24) -> int:
 
 
 EXERCISES = {
-    "09.warmup_lr": Exercise("learning rate during step index 19 with lr 2e-3 and 40 warm-up steps", _warmup_lr),
+    "09.lr_schedule": Exercise("write lr_factor(step, warmup_steps, total_steps, final_scale): the factor of the peak "
+                               "learning rate during step `step` (linear warm-up, then cosine decay)",
+                               _scheduled_factor, _schedule_cases),
     "09.predictor_length": Exercise("predictor input length for a transcript of 9 tokens", _predictor_length),
     "09.steps_per_epoch": Exercise("optimizer steps per epoch for 900 utterances in batches of 24", _steps_per_epoch),
 }

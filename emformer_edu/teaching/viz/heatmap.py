@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 import torch
 
 from ...encoder.masks import Block
@@ -18,6 +19,7 @@ KIND_NAMES = {"memory": "memory", "right_context": "right context", "left_contex
 # Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
+MASKED_COLOUR = "#E8E8E8"  # light grey: far from every viridis / cividis colour, so "masked" reads as "absent"
 REGION_COLOURS = {"left context": OKABE_ITO["sky"], "segment": OKABE_ITO["orange"], "right context": OKABE_ITO["green"]}
 
 
@@ -54,14 +56,30 @@ def heatmap(
     vmax: Optional[float] = None,
     colorbar: bool = True,
     colorbar_label: str = "",
+    masked=None,
+    masked_label: str = "masked (not allowed)",
 ):
     """Draw a 2-D array ``(rows, cols)`` as a heatmap; returns the axes.
 
     ``row_blocks``/``col_blocks`` (from an :class:`AttentionMask`) label and separate blocks.
+    ``masked`` (a boolean array of the same shape, True = masked) draws those cells in
+    :data:`MASKED_COLOUR` with a legend entry ``masked_label``, so a cell the mask forbids never
+    looks like a cell whose probability is merely near zero (both are dark in viridis).
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(_as_numpy(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    data = _as_numpy(values)
+    colours = plt.get_cmap(cmap)
+    if masked is not None:
+        hide = _as_numpy(masked).astype(bool)
+        if hide.shape != data.shape:
+            raise ValueError(f"masked must have the shape of values {data.shape}, got {hide.shape}.")
+        data = np.ma.masked_array(data.astype(float), mask=hide)
+        colours = colours.with_extremes(bad=MASKED_COLOUR)
+        if hide.any():
+            ax.legend(handles=[Patch(facecolor=MASKED_COLOUR, edgecolor="0.5", label=masked_label)],
+                      loc="upper left", bbox_to_anchor=(0.0, -0.12), fontsize=7, frameon=False)
+    image = ax.imshow(data, cmap=colours, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     if row_blocks is not None:
         _mark_blocks(ax, row_blocks, "y")
     if col_blocks is not None:

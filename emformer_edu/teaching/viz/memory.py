@@ -1,9 +1,11 @@
-"""Notebooks 03 to 05: the memory bank over chunks, where attention goes, the streaming state, differences."""
+"""Notebooks 03 to 05: the memory bank over chunks, where attention goes (one chunk, or averaged over many),
+the streaming state, differences."""
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from ..recorder import attention_mass, memory_provenance
-from .heatmap import KIND_NAMES, OKABE_ITO, _as_numpy, heatmap
+from .heatmap import KIND_NAMES, OKABE_ITO, heatmap
 
 
 def memory_bank_figure(recording, layer: int = 0, title: str = ""):
@@ -55,6 +57,55 @@ def attention_mass_figure(call_record, query_kind: str = "utterance", title: str
     return fig
 
 
+KEY_KINDS = ("memory", "right_context", "left_context", "utterance")
+
+
+def mean_attention_mass(calls, query_kind: str = "utterance") -> dict:
+    """Attention mass per layer and key kind, averaged over many recorded calls (e.g. every full chunk of
+    several utterances), with the uniform share for comparison.
+
+    Returns ``{"mean": (layers, kinds), "std": (layers, kinds), "uniform": (kinds,), "kinds": [...],
+    "calls": n}``: ``mean``/``std`` over calls of :func:`~emformer_edu.teaching.recorder.attention_mass`
+    (itself averaged over heads and query rows); ``uniform`` is each kind's share of the keys, what a
+    query that ignored content would give it. All calls must have the same key layout.
+    """
+    calls = list(calls)
+    if not calls:
+        raise ValueError("no calls to average")
+    kinds = [k for k in KEY_KINDS if any(b.kind == k for b in calls[0].mask.cols)]
+    shares = np.array([[[attention_mass(layer, query_kind).get(k, 0.0) for k in kinds] for layer in call.layers]
+                       for call in calls])  # (calls, layers, kinds)
+    sizes = np.array([sum(len(b) for b in calls[0].mask.cols if b.kind == k) for k in kinds], dtype=float)
+    return {"mean": shares.mean(axis=0), "std": shares.std(axis=0), "uniform": sizes / sizes.sum(),
+            "kinds": kinds, "calls": len(calls)}
+
+
+def attention_mass_average_figure(calls, query_kind: str = "utterance", title: str = ""):
+    """Grouped bars: per layer and key kind, the mean share of attention over ``calls`` (error bar: one
+    standard deviation over calls), with a black tick at the kind's uniform share of the keys."""
+    stats = mean_attention_mass(calls, query_kind)
+    mean, std, uniform, kinds = stats["mean"], stats["std"], stats["uniform"], stats["kinds"]
+    colours = {"memory": OKABE_ITO["purple"], "left_context": OKABE_ITO["sky"],
+               "right_context": OKABE_ITO["green"], "utterance": OKABE_ITO["orange"]}
+    names = {"utterance": "own segment"}
+    layers, width = mean.shape[0], 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for k, kind in enumerate(kinds):
+        xs = np.arange(layers) + (k - (len(kinds) - 1) / 2) * width
+        ax.bar(xs, mean[:, k], width * 0.92, yerr=std[:, k], capsize=2, color=colours[kind],
+               label=names.get(kind, KIND_NAMES[kind]), error_kw=dict(lw=0.8))
+        ax.hlines(np.full(layers, uniform[k]), xs - width * 0.46, xs + width * 0.46, color="black", lw=1.5)
+    ax.plot([], [], color="black", lw=1.5, label="uniform share (fraction of keys)")
+    ax.set_xticks(range(layers), [f"layer {i}" for i in range(layers)])
+    ax.set_ylabel("share of attention")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or f"Mean attention of the {KIND_NAMES.get(query_kind, query_kind)} queries "
+                          f"over {stats['calls']} chunks (bars: ±1 std)")
+    ax.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def state_figure(states, batch: int = 0, title: str = "Streaming state"):
     """One row per layer: memory slots ``(M, D)`` and cached left-context keys ``(L, D)`` as heatmaps."""
     fig, axes = plt.subplots(len(states), 2, figsize=(10, 1.6 * len(states) + 1), squeeze=False)
@@ -78,11 +129,13 @@ def difference_figure(reference, variants: dict, title: str = "", frame_label: s
 
     ``reference`` and each variant are ``(T, D)`` (or ``(1, T, D)``); exact zeros are drawn at 1e-17.
     """
-    ref = _as_numpy(reference).reshape(-1, _as_numpy(reference).shape[-1])
+    # Subtract in the inputs' own precision: float64 differences of 1e-15 must not round to 0 in float32.
+    exact = lambda x: x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)  # noqa: E731
+    ref = exact(reference).reshape(-1, exact(reference).shape[-1])
     fig, ax = plt.subplots(figsize=(8, 3.2))
     colours = [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["green"], OKABE_ITO["purple"]]
     for colour, (name, tensor) in zip(colours, variants.items()):
-        diff = np.abs(_as_numpy(tensor).reshape(ref.shape) - ref).max(axis=1)
+        diff = np.abs(exact(tensor).reshape(ref.shape) - ref).max(axis=1)
         ax.semilogy(np.arange(len(diff)), np.maximum(diff, 1e-17), marker="o", ms=3, color=colour, label=name)
     ax.set_xlabel(frame_label)
     ax.set_ylabel("max |difference|")

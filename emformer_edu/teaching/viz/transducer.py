@@ -3,6 +3,8 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
 from ...rnnt.lattice import utterance_lattice
 from .heatmap import OKABE_ITO, _as_numpy, heatmap
@@ -100,5 +102,89 @@ def joint_figure(joint, tokens, blank: int, token_names: Sequence[str], title: s
     if T <= 30:
         axes[2].set_xticks(range(T))
     fig.suptitle(title or f"Joint output for one utterance: T={T} frames x U+1={U1} predictor steps x V={V}")
+    fig.tight_layout()
+    return fig
+
+
+def greedy_path(timesteps: Sequence[int], num_frames: int):
+    """The walk greedy search took over the T x (U+1) grid, from the frames at which it emitted.
+
+    ``timesteps``: the encoder frame of each emitted token, as
+    :func:`~emformer_edu.rnnt.greedy.greedy_search` returns them (non-decreasing). At frame t greedy
+    emits the tokens stamped t (one step up each), then takes blank (one step right). Returns the
+    ``T + U`` edges ``(t, u, "emit" | "blank")`` in the format of :mod:`emformer_edu.rnnt.lattice`,
+    ending with the final blank out of ``(T-1, U)``.
+    """
+    timesteps = [int(t) for t in timesteps]
+    if any(b < a for a, b in zip(timesteps, timesteps[1:])):
+        raise ValueError(f"timesteps must be non-decreasing, got {timesteps}")
+    if timesteps and not 0 <= timesteps[0] <= timesteps[-1] < num_frames:
+        raise ValueError(f"timesteps must lie in [0, {num_frames}), got {timesteps}")
+    path, u = [], 0
+    for t in range(num_frames):
+        while u < len(timesteps) and timesteps[u] == t:
+            path.append((t, u, "emit"))
+            u += 1
+        path.append((t, u, "blank"))
+    return path
+
+
+def greedy_path_figure(joint, tokens, timesteps, blank: int, token_names: Sequence[str], word_spans=None,
+                       words: Sequence[str] = (), title: str = ""):
+    """Greedy search's walk on the grid of its own hypothesis, over P(blank | t, u) and the best symbol.
+
+    ``joint``: ``(T, U+1, V)`` joiner output with the predictor fed ``[blank] + tokens`` (the greedy
+    hypothesis), so row u is the node greedy reaches after emitting ``tokens[:u]``. ``tokens`` and
+    ``timesteps``: what :func:`~emformer_edu.rnnt.greedy.greedy_search` returned (the path is
+    :func:`greedy_path`). ``word_spans``: optional true ``(start, end)`` encoder frames per word, with
+    ``words`` their names, shaded under the grid. The background is P(blank | t, u); each node is
+    labelled with its most probable symbol (· for blank); ▲ marks an emission, labelled with its symbol.
+    """
+    joint = joint.detach().float().cpu()
+    tokens = [int(t) for t in tokens]
+    T, U1, V = joint.shape
+    if U1 != len(tokens) + 1:
+        raise ValueError(f"joint has U+1={U1} rows but {len(tokens)} tokens were emitted")
+    path = greedy_path(timesteps, T)
+    p_blank = joint.log_softmax(-1)[..., blank].exp()
+    best = joint.argmax(-1)
+    fig, ax = plt.subplots(figsize=(11, 1.6 + 0.32 * U1))
+    heatmap(p_blank.T, ax=ax, title="", xlabel="encoder frame t", ylabel="tokens emitted so far u",
+            cmap="cividis", vmin=0, vmax=1, colorbar_label="P(blank | t, u)")
+    ax.invert_yaxis()
+    names = ["∅"] + [token_names[t] for t in tokens]
+    ax.set_yticks(range(U1), [f"{u}: {names[u]}" for u in range(U1)], fontsize=7)
+    if T <= 40:
+        ax.set_xticks(range(T))
+        ax.tick_params(axis="x", labelsize=7)
+    for t in range(T):
+        for u in range(U1):
+            v = int(best[t, u])
+            ax.text(t, u, "·" if v == blank else token_names[v], ha="center", va="center", fontsize=6,
+                    color="white" if float(p_blank[t, u]) < 0.5 else "black")
+    colour = OKABE_ITO["vermillion"]
+    ts = [t for t, _, _ in path] + [T]
+    us = [u for _, u, _ in path] + [path[-1][1]]
+    ax.plot(ts, us, color=colour, lw=2.2, alpha=0.9, solid_capstyle="round")  # blank: right, emit: up
+    for t, u, kind in path:
+        if kind == "emit":
+            ax.plot(t, u + 0.5, marker="^", color=colour, markersize=7, markeredgecolor="white",
+                    markeredgewidth=0.6, ls="none")
+            ax.text(t - 0.3, u + 0.5, names[u + 1], ha="right", va="center", fontsize=9, fontweight="bold",
+                    color=colour, bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8))
+    if word_spans is not None:  # a strip below row 0: where each word is really spoken
+        for k, (s, e) in enumerate(word_spans):
+            ax.add_patch(Rectangle((s - 0.5, -1.45), e - s, 0.8, facecolor=OKABE_ITO["sky"], edgecolor="white"))
+            if k < len(words):
+                ax.text((s + e - 1) / 2, -1.05, words[k], ha="center", va="center", fontsize=8, color="black")
+    ax.set_xlim(-0.5, T + 0.1)
+    ax.set_ylim(-0.5 if word_spans is None else -1.5, U1 - 0.5)  # u = 0 at the bottom
+    handles = [Line2D([], [], color=colour, lw=2.2, marker="^", markeredgecolor="white",
+                      label="greedy path (→ blank, ▲ emit)")]
+    if word_spans is not None:
+        handles.append(Patch(color=OKABE_ITO["sky"], label="true word span"))
+    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8, frameon=False)
+    ax.set_title(title or f"Greedy search on the grid: T={T} frames x U+1={U1} rows\n"
+                          "cell text: most probable symbol at (t, u), · = blank", fontsize=10, loc="left")
     fig.tight_layout()
     return fig
