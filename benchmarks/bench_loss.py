@@ -24,6 +24,10 @@ made in forward plus ``grad * dy`` made in backward). On CUDA:
 
 Targets: time ratio <= 0.1 (ten times faster) at both sizes; peak memory ratio <= 1.0 at
 B=8,T=200,U=50,V=256 (printed for the other). The ratio rises a lot on a loaded machine: run it quiet.
+
+Latency options (issue 11): the same forward + backward of edu's rnnt_loss with
+``fastemit_lambda=0.01`` and with ``delay_penalty=0.01``, each paired against the plain call
+(lambda = 0); they only touch the small (B, T, U+1, 2) edge tables, so the target is <= 1.10.
 """
 import argparse
 import gc
@@ -119,6 +123,33 @@ def check_agreement(inputs):
     assert dl <= tol and dg <= tol, "implementations disagree"
 
 
+def latency_option_ratios(inputs, reps, sync):
+    """Time of rnnt_loss with each latency option over the plain call, paired; True if all met."""
+    plain_loss, _ = fwd_bwd(rnnt_loss, inputs)
+    ok = True
+    for kw in (dict(fastemit_lambda=0.01), dict(delay_penalty=0.01)):
+        loss, _ = fwd_bwd(lambda *a, **k: rnnt_loss(*a, **k, **kw), inputs)
+        if "fastemit_lambda" in kw:
+            assert torch.equal(loss, plain_loss), "FastEmit must not change the loss value"
+
+        def with_option():
+            fwd_bwd(lambda *a, **k: rnnt_loss(*a, **k, **kw), inputs)
+            sync()
+
+        def plain():
+            fwd_bwd(rnnt_loss, inputs)
+            sync()
+
+        res = paired_ratio(with_option, plain, reps=reps, warmup=1)
+        (name, value), = kw.items()
+        met = res["ratio"] <= 1.10
+        ok &= met
+        label = f"  {name}={value} vs {name}=0"
+        print(f"{label:48s} with {res['a_s'] * 1e3:9.2f} ms  without {res['b_s'] * 1e3:9.2f} ms  "
+              f"ratio {res['ratio']:.3f}  target <= 1.10  {'MET' if met else 'NOT MET'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=9, help="timed pairs per size (default 9)")
@@ -149,6 +180,7 @@ def main() -> int:
         res = paired_ratio(edu, ta, reps=args.reps, warmup=1)
         ok &= report(f"  time  B={B},T={T},U={U},V={V}", res, time_target)
         print(f"    {1 / res['ratio']:.1f}x faster")
+        ok &= latency_option_ratios(inputs, args.reps, sync)
         try:
             mem = memory_ratio(inputs, device)
         except OSError as err:  # no /proc/self/clear_refs (not Linux, or not allowed)

@@ -16,9 +16,9 @@ import torch
 from emformer_edu import exercises
 from emformer_edu.teaching.exercises import CHAPTERS, EXERCISES
 from emformer_edu.teaching.exercises.compare import matches
-from exercise_answers import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
+from exercise_answers import ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11
 
-CHAPTER_ANSWERS = (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
+CHAPTER_ANSWERS = (ch00, ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10, ch11)
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 

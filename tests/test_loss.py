@@ -108,8 +108,8 @@ def test_reference_reuses_the_readable_lattice_tables(monkeypatch):
 
 
 PUBLIC = {  # name: home module; every one is also importable from emformer_edu.rnnt
-    "lattice": ["alignment_paths", "lattice_log_probs", "Lattice", "LatticeAlignment", "forced_align", "lattice_tables",
-                "log_alpha", "log_beta", "token_frames", "utterance_lattice", "viterbi", "path_log_probs"],
+    "lattice": ["alignment_paths", "delay_penalty_offsets", "expected_emission_frames", "lattice_log_probs", "Lattice",
+                "LatticeAlignment", "forced_align", "lattice_tables", "log_alpha", "log_beta", "token_frames", "utterance_lattice", "viterbi", "path_log_probs"],
     "loss": ["rnnt_loss_bruteforce", "rnnt_loss_reference"],
     "loss_fast": ["alpha_beta", "edge_posteriors", "rnnt_loss"],
 }

@@ -401,3 +401,18 @@ def test_evaluations_record_the_held_out_loss():
     # One batch or many: the same mean per utterance.
     assert trainer.held_out_loss(batch_size=3) == pytest.approx(losses[-1], rel=1e-5)
     assert trainer.model.training
+
+
+def test_fastemit_changes_the_gradient_not_the_loss():
+    """TrainConfig.fastemit_lambda reaches rnnt_loss: the same loss value, a different step."""
+    def one_step(lam):
+        trainer = Trainer(tiny_train_config(steps=1, fastemit_lambda=lam), tiny_config(), progress=False)
+        batch = trainer.batches.batch(0)
+        value = float(trainer.loss(*batch).detach())
+        trainer.train_step()
+        return value, [p.detach().clone() for p in trainer.model.parameters()]
+    (v0, w0), (v1, w1) = one_step(0.0), one_step(0.5)
+    assert v0 == v1
+    assert any(not torch.equal(a, b) for a, b in zip(w0, w1))
+    with pytest.raises(ValueError, match="fastemit_lambda"):
+        tiny_train_config(fastemit_lambda=-0.1)

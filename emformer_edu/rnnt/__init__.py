@@ -2,8 +2,8 @@
 from .beam_search import Hypothesis, RNNTBeamSearch
 from .greedy import GreedyState, greedy_decode, greedy_infer, greedy_search
 from .lattice import (
-    Lattice, LatticeAlignment, alignment_paths, forced_align, lattice_log_probs, lattice_tables, log_alpha, log_beta,
-    path_log_probs, token_frames, utterance_lattice, viterbi,
+    Lattice, LatticeAlignment, alignment_paths, delay_penalty_offsets, expected_emission_frames, forced_align,
+    lattice_log_probs, lattice_tables, log_alpha, log_beta, path_log_probs, token_frames, utterance_lattice, viterbi,
 )
 from .loss import rnnt_loss_bruteforce, rnnt_loss_reference
 from .loss_fast import alpha_beta, edge_posteriors, rnnt_loss

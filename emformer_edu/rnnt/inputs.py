@@ -3,6 +3,9 @@
 Notation: B batch, T frames, U target length, V vocabulary. ``logits`` are (B, T, U+1, V),
 ``targets`` (B, U), ``logit_lengths`` and ``target_lengths`` (B,).
 """
+import math
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -65,6 +68,16 @@ def check_inputs(logits: Tensor, targets: Tensor, logit_lengths: Tensor, target_
     if check_nan and bool(torch.isnan(logits).any()):
         raise ValueError("logits contain NaN")
     return blank
+
+
+def check_latency_options(fastemit_lambda: float, delay_penalty: float) -> None:
+    """FastEmit's lambda and k2's delay penalty must be finite real numbers >= 0 (0 turns each off)."""
+    for name, x in (("fastemit_lambda", fastemit_lambda), ("delay_penalty", delay_penalty)):
+        # bool is an int subclass: True would silently mean 1.0.
+        if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            raise ValueError(f"{name} must be a real number, got {type(x).__name__}")
+        if not math.isfinite(x) or x < 0:
+            raise ValueError(f"{name} must be finite and >= 0 (0 turns it off), got {x!r}")
 
 
 def reduce(costs: Tensor, reduction: str) -> Tensor:

@@ -19,6 +19,9 @@ For ONE utterance, with ``blank_lp`` and ``emit_lp`` of shape (T, U+1):
   at once, and the tests check that the two agree.
 * :func:`lattice_tables` adds the posteriors, :func:`forced_align` runs a model
   and returns its Viterbi alignment of a known transcript.
+* :func:`expected_emission_frames` reads from the posteriors when each token is
+  emitted on average; :func:`delay_penalty_offsets` are the per-frame emit
+  bonuses of k2's delay penalty (used by the losses' ``delay_penalty``).
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from .inputs import check_inputs
+from .inputs import check_inputs, check_latency_options
 
 __all__ = [
     "lattice_log_probs", "alignment_paths", "Lattice", "LatticeAlignment", "utterance_lattice",
     "log_alpha", "log_beta", "lattice_tables", "viterbi", "token_frames", "path_log_probs", "forced_align",
+    "delay_penalty_offsets", "expected_emission_frames",
 ]
 
 NEG_INF = float("-inf")  # log of probability 0
@@ -117,6 +121,31 @@ def lattice_log_probs(logits: Tensor, targets: Tensor, logit_lengths: Optional[T
     blank = check_inputs(logits, targets, logit_lengths, target_lengths, blank, "none", check_nan=False)
     edges, _ = _lattice(logits, targets, logit_lengths, target_lengths, blank, fused_log_softmax)
     return edges[..., BLANK], edges[..., EMIT]
+
+
+def delay_penalty_offsets(logit_lengths: Tensor, T: int, delay_penalty: float,
+                          dtype: torch.dtype = torch.float64) -> Tensor:
+    """k2's symbol-delay penalty as log-weights added to the emit edges: (B, T).
+
+    ``offsets[b, t] = delay_penalty * ((T_b - 1) / 2 - t)`` with T_b =
+    ``logit_lengths[b]``, the form of k2's ``rnnt_loss(..., delay_penalty)``
+    (k2/python/k2/rnnt_loss.py, ``px += penalty``; k2-fsa/k2 #955). Every path
+    emits each token once, so a path's score grows by delay_penalty times
+    (U_b (T_b - 1) / 2 - sum of its emission frames): early emission is
+    rewarded, late emission penalised, and the centring at (T_b - 1) / 2 keeps
+    the total near 0 for emissions spread over the utterance. Entries with
+    t >= T_b are meaningless (those edges are masked anyway).
+    """
+    check_latency_options(0.0, delay_penalty)
+    if not isinstance(logit_lengths, Tensor) or logit_lengths.dim() != 1:
+        got = tuple(logit_lengths.shape) if isinstance(logit_lengths, Tensor) else type(logit_lengths).__name__
+        raise ValueError(f"logit_lengths must be a 1-D tensor (B,), got {got}")
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be an int >= 1, got {T!r}")
+    dev = logit_lengths.device
+    centre = (logit_lengths.to(dev, torch.float64) - 1) / 2
+    offsets = centre.view(-1, 1) - torch.arange(T, device=dev, dtype=torch.float64).view(1, T)
+    return (offsets * delay_penalty).to(dtype)
 
 
 def alignment_paths(T: int, U: int) -> Iterator[List[Edge]]:
@@ -324,6 +353,30 @@ def lattice_tables(blank_lp: Tensor, emit_lp: Tensor) -> Lattice:
         # Every path through a node leaves it by exactly one of its two edges.
         node_posterior=blank_post + emit_post, blank_posterior=blank_post, emit_posterior=emit_post,
     )
+
+
+def expected_emission_frames(blank_lp: Tensor, emit_lp: Tensor) -> Tensor:
+    """Expected frame at which each token is emitted, under the lattice posterior: (U,).
+
+    Every alignment emits token u exactly once, at some frame t, so the emit
+    posteriors of column u sum to 1 over t and
+
+        E[t_u] = sum_t t * posterior(emit edge (t, u) -> (t, u+1)).
+
+    A latency regulariser that moves probability mass to earlier emissions
+    lowers these numbers (compare two models, or a lattice with and without
+    :func:`delay_penalty_offsets` added to ``emit_lp``).
+
+    Args:
+        blank_lp, emit_lp: (T, U+1), e.g. from :func:`utterance_lattice`.
+
+    Returns:
+        (U,) float frames, dtype of ``blank_lp`` (empty for U = 0).
+    """
+    lat = lattice_tables(blank_lp, emit_lp)
+    post = lat.emit_posterior[:, :-1].double()  # column U has no emit edge
+    frames = torch.arange(post.shape[0], dtype=torch.float64, device=post.device)
+    return (frames @ post).to(blank_lp.dtype)
 
 
 def token_frames(path: Sequence[Edge]) -> List[int]:

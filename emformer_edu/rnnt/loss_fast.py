@@ -9,7 +9,8 @@ plain loops of :mod:`.lattice`, computed for a whole batch at once:
 * :func:`edge_posteriors` - blank and emit edge posteriors, (B, T, U+1) each;
 * :func:`rnnt_loss` - drop-in for ``torchaudio.functional.rnnt_loss`` (logits
   (B, T, U+1, V), targets (B, U), lengths (B,); conventions in :mod:`.loss`),
-  with the analytic alpha-beta gradient written into one (B, T, U+1, V) buffer.
+  with the analytic alpha-beta gradient written into one (B, T, U+1, V) buffer;
+  optional latency regularisers ``fastemit_lambda`` and ``delay_penalty``.
 
 ``tests/test_lattice.py`` and ``tests/test_loss.py`` check these against the
 readable loops, the brute-force sum over paths, and torchaudio.
@@ -24,8 +25,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from .inputs import check_inputs, reduce
-from .lattice import BLANK, EMIT, NEG_INF, _lattice, _mask_lattice_
+from .inputs import check_inputs, check_latency_options, reduce
+from .lattice import BLANK, EMIT, NEG_INF, _lattice, _mask_lattice_, delay_penalty_offsets
 
 __all__ = ["rnnt_loss", "alpha_beta", "edge_posteriors"]
 
@@ -205,18 +206,30 @@ class _FastRNNTLoss(torch.autograd.Function):
     from the forward pass; backward turns it *in place* into the gradient and
     returns it. (torchaudio keeps a full gradient from forward and allocates a
     second one, ``grad * dy``, in backward.)
+
+    FastEmit and the delay penalty only touch the small (B, T, U+1, 2) edge
+    tables: the penalty is added to the emit scores the recursion runs on,
+    FastEmit multiplies the emit posteriors by (1 + lambda) in backward.
     """
 
     @staticmethod
-    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, fused_log_softmax):
+    def forward(ctx, logits, targets, logit_lengths, target_lengths, blank, clamp, fused_log_softmax,
+                fastemit_lambda=0.0, delay_penalty=0.0):
         B, T, U1, V = logits.shape
         edges, log_probs = _lattice(logits, targets, logit_lengths, target_lengths, blank, fused_log_softmax)
         if fused_log_softmax and bool(torch.isnan(log_probs[:, :, :, blank]).any()):
             # log_softmax turns a row holding NaN or +inf (or only -inf) into
             # NaN, so one column catches it anywhere: no extra full pass.
             raise ValueError("logits contain NaN (or +inf, or a row of only -inf)")
-        flat = _wavefront(edges, logit_lengths, target_lengths)
-        post, log_prob = _posteriors(edges, flat)
+        scores = edges
+        if delay_penalty:
+            # The recursion runs on penalised emit scores; ``edges`` stays the
+            # model's log-probs, which backward needs for the softmax term.
+            scores = edges.clone()
+            offsets = delay_penalty_offsets(logit_lengths.to(edges.device), T, delay_penalty, edges.dtype)
+            scores[..., EMIT] += offsets[:, :, None]
+        flat = _wavefront(scores, logit_lengths, target_lengths)
+        post, log_prob = _posteriors(scores, flat)
         if ctx.needs_input_grad[0]:
             # Emit column per (b, u); padding and u = U point at blank, which
             # backward writes last, so their zero emit terms clobber nothing.
@@ -226,6 +239,7 @@ class _FastRNNTLoss(torch.autograd.Function):
             ctx.save_for_backward(logits, edges, post, tok)
             ctx.log_probs = log_probs if fused_log_softmax else None
             ctx.blank, ctx.clamp, ctx.fused = blank, float(clamp), fused_log_softmax
+            ctx.fastemit_lambda = float(fastemit_lambda)
             ctx.lengths = list(zip(logit_lengths.tolist(), target_lengths.tolist()))
         return -log_prob
 
@@ -236,6 +250,12 @@ class _FastRNNTLoss(torch.autograd.Function):
         blank, clamp = ctx.blank, ctx.clamp
         dy = dy.reshape(B, 1, 1, 1).to(logits.dtype)
         dy_list = dy.flatten().tolist()
+        if ctx.fastemit_lambda:
+            # FastEmit: d(-log P)/d(emit log-prob) = -posterior becomes -(1 + lambda) * posterior.
+            # A new tensor: the saved one must survive a second backward.
+            scale = post.new_ones(2)
+            scale[EMIT] += ctx.fastemit_lambda
+            post = post * scale
         if ctx.fused:
             buf, ctx.log_probs = ctx.log_probs, None
             if buf is None:  # a second backward (retain_graph=True): rebuild it
@@ -278,7 +298,7 @@ class _FastRNNTLoss(torch.autograd.Function):
         g *= dy
         buf.scatter_(3, tok.expand(B, T, U1, 1), g[..., EMIT:EMIT + 1])
         buf[..., blank] = g[..., BLANK]
-        return buf, None, None, None, None, None, None
+        return buf, None, None, None, None, None, None, None, None
 
 
 def rnnt_loss(
@@ -290,6 +310,9 @@ def rnnt_loss(
     clamp: float = -1,
     reduction: str = "mean",
     fused_log_softmax: bool = True,
+    *,
+    fastemit_lambda: float = 0.0,
+    delay_penalty: float = 0.0,
 ) -> Tensor:
     """RNN-T loss (Graves 2012), drop-in for ``torchaudio.functional.rnnt_loss``.
 
@@ -305,6 +328,14 @@ def rnnt_loss(
             [-clamp, clamp] before the reduction's gradient is applied.
         reduction: ``"none"`` (B,) | ``"mean"`` over B | ``"sum"``.
         fused_log_softmax: apply log-softmax over V inside the loss.
+        fastemit_lambda: FastEmit (Yu et al. 2021, arXiv:2010.11148): the loss
+            value is unchanged, the gradient through every emit edge is
+            multiplied by (1 + lambda); 0 (default) is off. Equations in
+            :func:`~.loss.rnnt_loss_reference`.
+        delay_penalty: k2's symbol-delay penalty (k2-fsa/k2 #955): adds
+            ``delay_penalty * ((T_b - 1) / 2 - t)`` to the log-prob of every
+            emit edge at frame t (:func:`~.lattice.delay_penalty_offsets`), so
+            the loss is -log of the penalised path sum; 0 (default) is off.
 
     Returns:
         (B,) costs -log P(targets | logits) for ``"none"``, else a scalar.
@@ -312,12 +343,14 @@ def rnnt_loss(
     """
     blank = check_inputs(logits, targets, logit_lengths, target_lengths, blank, reduction,
                           check_nan=not fused_log_softmax)
+    check_latency_options(fastemit_lambda, delay_penalty)
     if logits.dtype in (torch.float16, torch.bfloat16):
         # The recursion needs float32 range and precision; autograd casts back.
         return rnnt_loss(logits.float(), targets, logit_lengths, target_lengths, blank,
-                         clamp, reduction, fused_log_softmax).to(logits.dtype)
+                         clamp, reduction, fused_log_softmax, fastemit_lambda=fastemit_lambda,
+                         delay_penalty=delay_penalty).to(logits.dtype)
     if logits.shape[0] == 0:
         return reduce(logits.new_zeros(0) + logits.sum(), reduction)
     costs = _FastRNNTLoss.apply(logits.contiguous(), targets, logit_lengths, target_lengths,
-                                blank, clamp, fused_log_softmax)
+                                blank, clamp, fused_log_softmax, float(fastemit_lambda), float(delay_penalty))
     return reduce(costs, reduction)

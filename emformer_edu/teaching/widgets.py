@@ -97,6 +97,18 @@ def lattice_explorer(pretrained, num_utterances: int = 20, seed=None, index: int
                         pretrained=pretrained, num_utterances=num_utterances, seed=seed)
 
 
+def variant_explorer(variants: dict, utterance, variant=None) -> FigureWidget:
+    """A menu over latency variants (``{name: Pretrained}``, notebook 10); redraws
+    :func:`emformer_edu.viz.variant_figure`: that variant's streaming emissions and lattice of ``utterance``
+    against the true word spans and its chunk boundaries."""
+    names = list(variants)
+    if not names:
+        raise ValueError("variants holds no model.")
+    if variant is not None and variant not in names:
+        raise ValueError(f"unknown variant {variant!r}; variants: {names}.")
+    menu = ipywidgets.Dropdown(options=names, value=variant or names[0], description="variant")
+    return FigureWidget(viz.variant_figure, {"variant": menu}, variants=variants, utterance=utterance)
+
 
 def _text_output(text: str) -> dict:
     """``text`` as one notebook ``stream`` output (what ``print`` writes)."""

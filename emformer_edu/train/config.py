@@ -74,6 +74,8 @@ class TrainConfig:
     length_buckets: int = _field(1, "run each batch as this many parts of similar length (less padding, the same gradient but for the partial last frames)")
     speed_perturb: bool = _field(False, "resample each training utterance by a random speed factor in [0.9, 1.1] "
                                         "(tempo and pitch change together)")
+    fastemit_lambda: float = _field(0.0, "FastEmit regularisation (Yu et al. 2021): the gradient through emission "
+                                         "edges is scaled by 1 + lambda, so tokens are emitted earlier (0: off)")
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances", "length_buckets"):
@@ -87,6 +89,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}.")
+        if not (isinstance(self.fastemit_lambda, (int, float)) and 0 <= self.fastemit_lambda < float("inf")):
+            raise ValueError(f"fastemit_lambda must be a finite number >= 0, got {self.fastemit_lambda!r}.")
         if not 0 <= self.final_lr_scale <= 1:
             raise ValueError(f"final_lr_scale must be in [0, 1], got {self.final_lr_scale!r}.")
         if not self.grad_clip >= 0:

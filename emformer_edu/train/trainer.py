@@ -146,7 +146,9 @@ class Trainer:
         """Mean RNN-T loss: features ``(B, T + R, F)``, lengths ``(B,)`` (real frames), targets ``(B, U)``
         without blank, target_lengths ``(B,)`` -> scalar. The logits are ``(B, T', U + 1, V)``."""
         logits, logit_lengths, _, _ = self.model(features, lengths, prepend_blank(targets, self.blank), target_lengths + 1)
-        return rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank, reduction="mean")
+        # FastEmit changes only the gradient (the value stays -log P), so held-out losses compare across runs.
+        return rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank, reduction="mean",
+                         fastemit_lambda=self.config.fastemit_lambda)
 
     def train_step(self) -> float:
         """One optimizer step on the batch for ``self.step``; returns its loss."""

@@ -21,13 +21,13 @@ import torch
 
 from . import (
     ch00_tour, ch01_features, ch02_masks, ch03_memory, ch04_layer, ch05_streaming, ch06_transducer, ch07_loss,
-    ch08_decoding, ch09_training,
+    ch08_decoding, ch09_training, ch10_latency, ch11_memory,
 )
 from .compare import expected_kind, kind, matches, plain, same_kind, short_repr
 from ._shared import Exercise
 
 CHAPTERS = (ch00_tour, ch01_features, ch02_masks, ch03_memory, ch04_layer, ch05_streaming, ch06_transducer,
-            ch07_loss, ch08_decoding, ch09_training)
+            ch07_loss, ch08_decoding, ch09_training, ch10_latency, ch11_memory)
 
 # Every exercise, in course order: chapter by chapter, each chapter's in the order its notebook asks them.
 EXERCISES: Dict[str, Exercise] = {key: entry for chapter in CHAPTERS for key, entry in chapter.EXERCISES.items()}

@@ -21,3 +21,6 @@ from .layer_diagram import heads_by_layer_figure, layer_block_diagram, memory_da
 from .receptive_field import mask_rewiring_figure, prefix_difference_figure, receptive_field_figure
 from .streaming import chunk_ready_ms, streaming_timeline_figure
 from .transducer import greedy_path, greedy_path_figure, joint_figure, predictor_figure, time_reduction_figure
+from .latency import (cer_latency_figure, cer_standard_error, emissions_figure, latency_table, variant_emissions,
+                      variant_figure)
+from .pruned import band_figure, memory_growth_figure
