@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: test lab setup unit notebooks execute bench clean
+.PHONY: test lab setup unit notebooks execute bench site student clean
 
 setup: $(SETUP)
 
@@ -43,8 +43,16 @@ lab: $(SETUP)
 execute: $(SETUP)
 	$(PYTHON) tools/execute_notebooks.py
 
+# The static course site (site/index.html) from the executed notebooks; no CDN needed to read it.
+site: $(SETUP)
+	$(PYTHON) tools/build_site.py --out site
+
+# Student notebooks (student/): solution cells removed, answer cells left as stubs.
+student: $(SETUP)
+	$(PYTHON) tools/make_student.py --out student
+
 bench: $(SETUP)
 	status=0; for b in benchmarks/bench_*.py; do $(PYTHON) $$b || status=1; done; exit $$status  # every benchmark runs; a missed target fails at the end
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info site student

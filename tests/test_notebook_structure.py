@@ -19,6 +19,7 @@ from emformer_edu.teaching.exercises import EXERCISES
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+SOLUTION_FIRST_LINE = "# Solution (collapsed: open it only after trying)."
 VERDICT = re.compile(r"^\[\d\d\.\w+\] correct!$")
 
 
@@ -87,6 +88,8 @@ def test_solutions_hide_source_and_outputs_and_print_only_the_verdict(notebook):
     solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
     assert solutions, f"{path.name}: no solution cells"
     for cell in solutions:
+        # A collapsed cell may still show its first line: it must give nothing away.
+        assert _source(cell).split("\n", 1)[0] == SOLUTION_FIRST_LINE, f"{path.name}: a solution's first line"
         hidden = cell["metadata"].get("jupyter", {})
         assert hidden.get("source_hidden") and hidden.get("outputs_hidden"), f"{path.name}: a solution shows itself"
         for out in cell.get("outputs", []):

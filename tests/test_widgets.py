@@ -59,3 +59,22 @@ def test_the_output_area_holds_the_current_figure_as_a_png():
     w.controls["segment_length"].value = 3
     (second,) = w.output.outputs  # replaced, not appended
     assert second["data"]["image/png"] != first["data"]["image/png"]
+
+
+def test_every_slider_gets_a_usable_track():
+    """Issue 12: five sliders at their default width in one row left 23-63 px tracks at a 1280 px
+    window. Each slider now has a fixed width (its track keeps >= 200 px after label and readout) in a
+    row that wraps; tests/test_browser.py measures the tracks in JupyterLab."""
+    import ipywidgets
+    w = widgets.mask_explorer()
+    row, output = w.box.children
+    assert output is w.output
+    assert isinstance(row, ipywidgets.HBox) and row.layout.flex_flow == "row wrap"
+    assert list(row.children) == list(w.controls.values())
+    assert widgets.SLIDER_WIDTH_PX >= 400
+    for name, slider in w.controls.items():
+        assert slider.layout.width == f"{widgets.SLIDER_WIDTH_PX}px", name
+    # A widget's only slider takes the whole row.
+    stepper = widgets.chunk_stepper(num_frames=44, segment_length=8, right_context_length=4, left_context_length=8)
+    layout = stepper.controls["chunk_index"].layout
+    assert (layout.width, layout.max_width) == ("100%", f"{2 * widgets.SLIDER_WIDTH_PX}px")

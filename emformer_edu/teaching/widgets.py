@@ -36,7 +36,7 @@ class FigureWidget:
         self.figure = None
         for control in controls.values():
             control.observe(self._redraw, names="value")
-        self.box = ipywidgets.VBox([ipywidgets.HBox(list(controls.values())), self.output])
+        self.box = ipywidgets.VBox([controls_row(list(controls.values())), self.output])
         self._redraw()
 
     @property
@@ -60,9 +60,23 @@ def figure_output(figure: "plt.Figure") -> dict:
             "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<Figure>"}}
 
 
-def _slider(description: str, value: int, lo: int, hi: int) -> ipywidgets.IntSlider:
+# Each slider gets this much width; after its label and readout the track keeps >= 200 px (227-267 px
+# measured in JupyterLab at a 1280 px window), so one step of a 0..32 slider is several pixels of drag.
+# Five sliders in one row at their default width left 23-63 px tracks (issue 12).
+SLIDER_WIDTH_PX = 420
+
+
+def controls_row(controls: list) -> ipywidgets.HBox:
+    """The controls in a row that wraps: as many full-width sliders per line as the output area holds."""
+    return ipywidgets.HBox(controls, layout=ipywidgets.Layout(flex_flow="row wrap"))
+
+
+def _slider(description: str, value: int, lo: int, hi: int, alone: bool = False) -> ipywidgets.IntSlider:
+    """``alone``: the widget's only control, so it takes the whole row (up to twice the usual width)."""
+    layout = (ipywidgets.Layout(width="100%", max_width=f"{2 * SLIDER_WIDTH_PX}px") if alone
+              else ipywidgets.Layout(width=f"{SLIDER_WIDTH_PX}px"))
     return ipywidgets.IntSlider(value=value, min=lo, max=hi, description=description, continuous_update=False,
-                                style={"description_width": "initial"})
+                                style={"description_width": "initial"}, layout=layout)
 
 
 def mask_explorer(utterance_length: int = 12, segment_length: int = 4, right_context_length: int = 2,
@@ -84,7 +98,7 @@ def chunk_stepper(num_frames: int, segment_length: int, right_context_length: in
     ``figure_kwargs`` (``log_mel``, ``token_spans``, ``token_names``) are passed through unchanged.
     """
     last = num_segments(num_frames - right_context_length, segment_length) - 1
-    return FigureWidget(viz.chunk_figure, {"chunk_index": _slider("chunk", 0, 0, last)},
+    return FigureWidget(viz.chunk_figure, {"chunk_index": _slider("chunk", 0, 0, last, alone=True)},
                         num_frames=num_frames, segment_length=segment_length,
                         right_context_length=right_context_length, left_context_length=left_context_length,
                         **figure_kwargs)
@@ -93,7 +107,7 @@ def chunk_stepper(num_frames: int, segment_length: int, right_context_length: in
 def lattice_explorer(pretrained, num_utterances: int = 20, seed=None, index: int = 0) -> FigureWidget:
     """A slider over held-out utterances; redraws :func:`emformer_edu.viz.utterance_lattice_figure`
     (the trained model's posterior occupancy, Viterbi path and the true token spans)."""
-    return FigureWidget(viz.utterance_lattice_figure, {"index": _slider("held-out utterance", index, 0, num_utterances - 1)},
+    return FigureWidget(viz.utterance_lattice_figure, {"index": _slider("held-out utterance", index, 0, num_utterances - 1, alone=True)},
                         pretrained=pretrained, num_utterances=num_utterances, seed=seed)
 
 

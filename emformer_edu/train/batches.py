@@ -15,7 +15,7 @@ Notation: B batch, T frames, U target length, F mel bins, R right context (look-
 """
 import dataclasses
 from functools import lru_cache
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -121,6 +121,7 @@ def length_buckets(features: torch.Tensor, lengths: torch.Tensor, targets: torch
 def spec_augment(
     features: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator,
     freq_masks: int = 2, freq_mask_width: int = 12, time_masks: int = 2, time_mask_width: int = 4,
+    all_lengths: Optional[torch.Tensor] = None, offset: int = 0,
 ) -> torch.Tensor:
     """SpecAugment-style masking (Park et al., 2019) without time warping; returns a new tensor.
 
@@ -129,20 +130,29 @@ def spec_augment(
     frames inside its ``lengths[b]`` real frames are set to 0, the mean in normalized units.
     Time masks stay short because a synthetic token can be as short as 6 frames: masking
     all of it would teach the model to hallucinate.
+
+    Distributed training (:mod:`.distributed`): ``features`` are one shard of a global batch whose
+    lengths are ``all_lengths (B,)``, the shard starting at utterance ``offset``. The masks are drawn
+    for all B utterances in order, as on one process, and the shard's rows get theirs.
     """
     out = features.clone()
     F = out.size(-1)
     draw = lambda high: int(torch.randint(0, high + 1, (1,), generator=generator))  # noqa: E731
-    for b in range(out.size(0)):
-        T_b = int(lengths[b])
+    every = lengths if all_lengths is None else all_lengths
+    for b in range(every.numel()):
+        T_b = int(every[b])
+        row = b - offset
+        mine = 0 <= row < out.size(0)  # draw for every utterance, mask this shard's only
         for _ in range(freq_masks):
             w = draw(min(freq_mask_width, F))
             f0 = draw(F - w)
-            out[b, :, f0 : f0 + w] = 0
+            if mine:
+                out[row, :, f0 : f0 + w] = 0
         for _ in range(time_masks):
             w = draw(min(time_mask_width, T_b))
             t0 = draw(T_b - w)
-            out[b, t0 : t0 + w] = 0
+            if mine:
+                out[row, t0 : t0 + w] = 0
     return out
 
 

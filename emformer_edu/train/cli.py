@@ -29,6 +29,15 @@ on the second core while the model trains on the first; ``--name`` defaults to `
 0.18 s per step of 16 sentences on the 2-core CPU, so it fits in 15 minutes; the README gives the measured
 time. The history of held-out CER and WER is in ``runs/spoken/history.json`` and in the exported config.)
 Dropout and SpecAugment stay off: every sentence is new, so there is nothing to memorize.
+
+The same command runs on N processes under ``torchrun`` (:mod:`.distributed`)::
+
+    torchrun --standalone --nproc-per-node 2 -m emformer_edu.train --steps 6 --batch-size 8 --out D
+    torchrun --standalone --nproc-per-node 4 -m emformer_edu.train --device cuda ...   # 4 GPUs, NCCL
+
+``--batch-size`` stays the global batch (a multiple of N): N processes train the weights one process
+would, to float32 rounding (with dropout off; with dropout on, each rank draws its own masks). Rank 0
+alone prints, evaluates and writes the checkpoint, history and exports; a checkpoint resumes on any N.
 """
 import argparse
 import dataclasses
@@ -41,7 +50,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..config import EmformerRNNTConfig
-from . import corpora
+from . import corpora, distributed
 from .checkpoints import export_assets, read_json
 from .config import TrainConfig
 from .trainer import TrainEvent, Trainer
@@ -104,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, default=None, metavar="INT",
                      help="torch intra-op threads (default: torch's choice); use 1 on a busy machine")
     run.add_argument("--no-progress", action="store_true", help="no progress bar; one line per evaluation instead")
+    run.add_argument("--device", default="cpu", metavar="DEVICE",
+                     help="where the model trains: cpu or cuda (default: cpu). Under torchrun, cuda gives process "
+                          "LOCAL_RANK the GPU cuda:LOCAL_RANK and the processes talk through NCCL (gloo on cpu)")
     add_config_options(p, TrainConfig, note="with --resume, the ones given override the checkpoint's")
     add_config_options(p, EmformerRNNTConfig, defaults=_toy("synthetic"),
                        note="the model: EmformerRNNTConfig.toy() with these fields replaced (after --model-config); "
@@ -130,32 +142,59 @@ def _print_evaluations(event: TrainEvent) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Trainer:
-    """Command-line entry point; returns the trainer (handy in tests)."""
+    """Command-line entry point; returns the trainer (handy in tests).
+
+    Started by ``torchrun``, it joins the process group first (gloo) and leaves it at the end.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    env = distributed.init(args.device)  # SINGLE (nothing done) unless torchrun started this process
+    clean = False
+    try:
+        trainer = _main(parser, args, env)
+        clean = True
+    finally:
+        if env.is_distributed or distributed.launched_by_torchrun():
+            distributed.shutdown(clean)
+    return trainer
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, env: distributed.DistEnv) -> Trainer:
+    say = env.is_main  # rank 0 alone prints and writes files
     overrides, model_overrides = config_overrides(args), config_overrides(args, EmformerRNNTConfig)
     if args.resume and (args.model_config or model_overrides):
         parser.error("--model-config and model options cannot change a resumed model: its config comes from the "
                      "checkpoint.")
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = distributed.device_for(args.device, env)
     started = time.perf_counter()
-    callback = _print_evaluations if args.no_progress else None
+    callback = _print_evaluations if args.no_progress and say else None
     if args.resume:
-        trainer = Trainer.resume(args.resume, callback=callback, progress=not args.no_progress, **overrides)
+        trainer = Trainer.resume(args.resume, callback=callback, progress=not args.no_progress, device=device,
+                                 **overrides)
     else:
         try:
             config = TrainConfig(**overrides)
             model_config = _model_config(args.model_config, model_overrides, config.corpus)
+            distributed.check_batch_size(config.batch_size, env.world_size)
         except ValueError as err:  # a bad option value: say so with the usage, as argparse does
+            if not say:
+                raise SystemExit(2)  # rank 0 says why
             parser.error(str(err))
-        trainer = Trainer(config, model_config, callback=callback, progress=not args.no_progress)
+        trainer = Trainer(config, model_config, callback=callback, progress=not args.no_progress, device=device)
     name = args.name or ("toy" if trainer.config.corpus == "synthetic" else trainer.config.corpus)
     out = args.out or os.path.join("runs", name)
-    print(f"model: {sum(p.numel() for p in trainer.model.parameters())} parameters; data ready in "
-          f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+    where = "" if device.type == "cpu" else f" on {device}"
+    processes = f" on {env.world_size} processes ({trainer.config.batch_size // env.world_size} utterances " \
+                f"each per step)" if env.is_distributed else ""
+    if say:
+        print(f"model: {sum(p.numel() for p in trainer.model.parameters())} parameters; data ready in "
+              f"{time.perf_counter() - started:.1f} s{where}{processes}", file=sys.stderr)
     checkpoint = os.path.join(out, "checkpoint.pt")
     history = trainer.fit(checkpoint=checkpoint, checkpoint_every=args.checkpoint_every)
+    if not say:
+        return trainer
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump(history, f, indent=2)
     wall = time.perf_counter() - started

@@ -50,7 +50,7 @@ class TrainConfig:
     """
 
     steps: int = _field(600, "optimizer steps; the learning-rate schedule ends there")
-    batch_size: int = _field(32, "utterances per step (B)")
+    batch_size: int = _field(32, "utterances per step (B); under torchrun the global batch, split among the processes")
     lr: float = _field(2e-3, "peak Adam learning rate")
     warmup_steps: int = _field(100, "linear warm-up steps before the cosine decay")
     final_lr_scale: float = _field(0.02, "learning rate at the last step, as a fraction of lr")

@@ -31,6 +31,7 @@ from ..data.spoken import SpokenConfig, SpokenDataset
 from ..data.synthetic import SyntheticConfig, SyntheticSpeechDataset
 from .batches import FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices
 from .config import CORPORA, TrainConfig
+from .distributed import SINGLE, DistEnv, shard
 
 __all__ = ["CORPORA", "CorpusConfig", "corpus_config", "corpus_config_from_dict", "vocabulary", "has_words",
            "datasets", "FixedBatches", "FreshBatches", "batch_source"]
@@ -92,23 +93,26 @@ def datasets(config: TrainConfig, settings: CorpusConfig) -> Tuple[torch.utils.d
 class FixedBatches:
     """The synthetic recipe: ``train_set`` featurized once (:class:`FeatureSet`), reshuffled every epoch."""
 
-    def __init__(self, dataset, extractor: FeatureExtractor, config: TrainConfig):
+    def __init__(self, dataset, extractor: FeatureExtractor, config: TrainConfig, env: DistEnv = SINGLE):
         self.train_set = FeatureSet(dataset, extractor)
-        self.batch_size, self.seed = config.batch_size, config.seed
+        self.batch_size, self.seed, self.env = config.batch_size, config.seed, env
 
     def batch(self, step: int):
-        """``(features (B, T_max + R, F), lengths (B,), targets (B, U_max), target_lengths (B,))`` of ``step``."""
-        return self.train_set.batch(batch_indices(step, len(self.train_set), self.batch_size, self.seed))
+        """``(features (B, T_max + R, F), lengths (B,), targets (B, U_max), target_lengths (B,))`` of ``step``
+        (on one of N processes: its B / N utterances of the step's B, :func:`.distributed.shard`)."""
+        indices = batch_indices(step, len(self.train_set), self.batch_size, self.seed)
+        return self.train_set.batch(shard(indices, self.env))
 
     def close(self) -> None:
         pass
 
 
 class _Steps(torch.utils.data.Sampler):
-    """Batch sampler: the items ``[s * B, (s + 1) * B)`` of steps ``s = start, start + 1, ..., stop - 1``."""
+    """Batch sampler: the items ``[s * B, (s + 1) * B)`` of steps ``s = start, start + 1, ..., stop - 1``
+    (on one of N processes: its contiguous B / N of them, :func:`.distributed.shard`)."""
 
-    def __init__(self, start: int, stop: int, batch_size: int):
-        self.start, self.stop, self.batch_size = start, stop, batch_size
+    def __init__(self, start: int, stop: int, batch_size: int, env: DistEnv = SINGLE):
+        self.start, self.stop, self.batch_size, self.env = start, stop, batch_size, env
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
@@ -116,7 +120,7 @@ class _Steps(torch.utils.data.Sampler):
     def __iter__(self):
         B = self.batch_size
         for s in range(self.start, self.stop):
-            yield list(range(s * B, (s + 1) * B))
+            yield list(shard(range(s * B, (s + 1) * B), self.env))
 
 
 def _one_thread(worker_id: int) -> None:
@@ -132,8 +136,8 @@ class FreshBatches:
     (the first call, a resumed run) starts a new loader at that step. :meth:`close` stops the workers.
     """
 
-    def __init__(self, dataset, extractor: FeatureExtractor, config: TrainConfig):
-        self.train_set, self.collate = dataset, FeatureCollate(extractor)
+    def __init__(self, dataset, extractor: FeatureExtractor, config: TrainConfig, env: DistEnv = SINGLE):
+        self.train_set, self.collate, self.env = dataset, FeatureCollate(extractor), env
         self.batch_size, self.num_workers = config.batch_size, config.num_workers
         self.stop = len(dataset) // config.batch_size  # steps the dataset has items for (config.steps)
         self._iter, self._next = None, None
@@ -141,7 +145,7 @@ class FreshBatches:
     def _start(self, step: int) -> None:
         self.close()
         loader = torch.utils.data.DataLoader(
-            self.train_set, batch_sampler=_Steps(step, self.stop, self.batch_size), collate_fn=self.collate,
+            self.train_set, batch_sampler=_Steps(step, self.stop, self.batch_size, self.env), collate_fn=self.collate,
             num_workers=self.num_workers, worker_init_fn=_one_thread if self.num_workers else None,
             prefetch_factor=2 if self.num_workers else None,
             generator=torch.Generator().manual_seed(0),  # else it draws a seed from the global RNG (dropout's)
@@ -164,6 +168,8 @@ class FreshBatches:
         self._iter, self._next = None, None
 
 
-def batch_source(config: TrainConfig, dataset, extractor: FeatureExtractor) -> Union[FixedBatches, FreshBatches]:
-    """:class:`FixedBatches` for the synthetic corpus, :class:`FreshBatches` for the spoken one."""
-    return (FixedBatches if config.corpus == "synthetic" else FreshBatches)(dataset, extractor, config)
+def batch_source(config: TrainConfig, dataset, extractor: FeatureExtractor,
+                 env: DistEnv = SINGLE) -> Union[FixedBatches, FreshBatches]:
+    """:class:`FixedBatches` for the synthetic corpus, :class:`FreshBatches` for the spoken one; on one of
+    ``env.world_size`` processes, each step's batch is this rank's shard of the global batch."""
+    return (FixedBatches if config.corpus == "synthetic" else FreshBatches)(dataset, extractor, config, env)

@@ -18,10 +18,16 @@ Progress goes to a ``tqdm`` bar on stderr (``progress=False`` turns it off); ``c
 :class:`TrainEvent` after every step and evaluation, so a notebook can drive a widget instead
 (``emformer_edu.teaching.widgets.WidgetProgress``). Checkpoint files: :mod:`.checkpoints`; command line: :mod:`.cli`.
 
+Several processes (``torchrun``, :mod:`.distributed`): a trainer built while a process group is
+initialized trains its rank's shard of every global batch through ``DistributedDataParallel``;
+only rank 0 evaluates and saves. ``self.model`` is always the plain (unwrapped) model. ``device``
+(e.g. ``"cuda:0"``) moves the model and each step's batch there; data and evaluation stay on the CPU.
+
 Notation: B batch, T input frames, T' encoder frames, U target length, V vocabulary
 (tokens + blank), D model dim, F mel bins, R right context.
 """
 import contextlib
+import copy
 import math
 import os
 import sys
@@ -36,7 +42,7 @@ from ..data.features import FeatureExtractor, GlobalStats, compute_global_stats
 from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
-from . import corpora
+from . import corpora, distributed
 from .batches import length_buckets, prepend_blank, spec_augment
 from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, trainer_state
 from .config import TrainConfig
@@ -91,8 +97,10 @@ class Trainer:
         corpus_config: the corpus's settings, a :class:`SyntheticConfig` or a :class:`SpokenConfig`
             (its defaults if ``None``).
         callback: called with a :class:`TrainEvent` after every step and evaluation.
-        progress: show a ``tqdm`` bar on stderr.
+        progress: show a ``tqdm`` bar on stderr (rank 0 only when distributed).
         global_stats: feature statistics to use instead of computing them (resume uses it).
+        device: where the model trains (default ``"cpu"``; e.g. ``"cuda:0"``). Data, features, SpecAugment
+            and evaluation stay on the CPU (evaluation decodes a CPU copy of the model).
 
     Example::
 
@@ -105,6 +113,7 @@ class Trainer:
         self, config: Optional[TrainConfig] = None, model_config: Union[EmformerRNNTConfig, Dict, None] = None,
         corpus_config: Optional[corpora.CorpusConfig] = None, callback: Optional[Callable[[TrainEvent], None]] = None,
         progress: bool = True, global_stats: Optional[GlobalStats] = None,
+        device: Union[str, torch.device, None] = None,
     ):
         self.config = c = config if config is not None else TrainConfig()
         self.corpus_config = corpora.corpus_config(c.corpus, corpus_config)
@@ -119,10 +128,16 @@ class Trainer:
                              f"{self.vocab.num_symbols} ({self.vocab.num_tokens} tokens + blank).")
         if model_config.input_dim != 80:
             raise ValueError(f"model_config input_dim must be 80 (mel bins), got {model_config.input_dim}.")
-        self.model_config, self.callback, self.progress = model_config, callback, progress
+        self.model_config, self.callback = model_config, callback
+        self.dist = distributed.current()  # one process, or this rank of torchrun's N
+        self.progress = progress and self.dist.is_main
+        distributed.check_batch_size(c.batch_size, self.dist.world_size)
 
         torch.manual_seed(c.seed)  # initial weights and dropout
-        self.model = build_model(model_config)
+        self.model = build_model(model_config)  # initialized on the CPU: the same weights on any device
+        self.device = torch.device("cpu" if device is None else device)
+        if self.device.type != "cpu":
+            self.model.to(self.device)
         train_set, self.valid_set = corpora.datasets(c, self.corpus_config)
         if global_stats is None:
             with single_thread():
@@ -130,7 +145,7 @@ class Trainer:
                 global_stats = compute_global_stats(train_set[i].waveform for i in range(n))
         self.extractor = FeatureExtractor(global_stats, right_padding=model_config.right_context_length)
         # Fixed (synthetic: train_set is a FeatureSet) or fresh (spoken: train_set is the Dataset) batches.
-        self.batches = corpora.batch_source(c, train_set, self.extractor)
+        self.batches = corpora.batch_source(c, train_set, self.extractor, self.dist)
         self.train_set = self.batches.train_set
         self._valid_utterances: List = []  # made once, on the first evaluation
 
@@ -140,31 +155,67 @@ class Trainer:
         self.step = 0
         self.history: List[Dict] = []  # one entry per evaluation: step, loss, ter (spoken: cer, wer), elapsed_s
         self.elapsed_s = 0.0
+        self._ddp: Optional[torch.nn.parallel.DistributedDataParallel] = None  # made on the first step
+
+    def _train_model(self) -> torch.nn.Module:
+        """The model that training steps run: ``self.model``, or on N processes its DDP wrapper."""
+        if not self.dist.is_distributed:
+            return self.model
+        if self._ddp is None:  # after resume's restore: DDP broadcasts rank 0's weights (the same anyway)
+            self._ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=None if self.device.type == "cpu" else [self.device])
+        return self._ddp
 
     # -- one step ---------------------------------------------------------------------
-    def loss(self, features, lengths, targets, target_lengths) -> torch.Tensor:
+    def loss(self, features, lengths, targets, target_lengths, model: Optional[torch.nn.Module] = None,
+             rows: Optional[int] = None) -> torch.Tensor:
         """Mean RNN-T loss: features ``(B, T + R, F)``, lengths ``(B,)`` (real frames), targets ``(B, U)``
-        without blank, target_lengths ``(B,)`` -> scalar. The logits are ``(B, T', U + 1, V)``."""
-        logits, logit_lengths, _, _ = self.model(features, lengths, prepend_blank(targets, self.blank), target_lengths + 1)
+        without blank, target_lengths ``(B,)`` -> scalar. The logits are ``(B, T', U + 1, V)``.
+        ``model``: what runs the forward (default ``self.model``; training steps pass the DDP wrapper);
+        ``rows``: the mean over the first ``rows`` utterances only (a distributed shard's phantom is left out)."""
+        model = self.model if model is None else model
+        logits, logit_lengths, _, _ = model(features, lengths, prepend_blank(targets, self.blank), target_lengths + 1)
         # FastEmit changes only the gradient (the value stays -log P), so held-out losses compare across runs.
-        return rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank, reduction="mean",
-                         fastemit_lambda=self.config.fastemit_lambda)
+        costs = rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank,
+                          reduction="mean" if rows is None else "none", fastemit_lambda=self.config.fastemit_lambda)
+        return costs if rows is None else costs[:rows].sum() / rows
 
     def train_step(self) -> float:
-        """One optimizer step on the batch for ``self.step``; returns its loss."""
+        """One optimizer step on the batch for ``self.step``; returns its loss (on N processes: the mean
+        over the global batch, the same on every rank)."""
         c = self.config
-        features, lengths, targets, target_lengths = self.batches.batch(self.step)
+        features, lengths, targets, target_lengths = self.batches.batch(self.step)  # N processes: this rank's shard
+        b, augment = lengths.numel(), dict(all_lengths=None, offset=0)
+        if self.dist.is_distributed:  # the global batch's lengths: SpecAugment draws for all of them
+            all_lengths, all_target_lengths = distributed.gather_lengths(lengths, target_lengths)
+            augment = dict(all_lengths=all_lengths, offset=self.dist.rank * b)
         if c.spec_augment:  # seeded by the step, so a resumed run masks the same frames
             g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step + 7)
-            features = spec_augment(features, lengths, g, c.freq_masks, c.freq_mask_width, c.time_masks, c.time_mask_width)
-        self.model.train()
+            features = spec_augment(features, lengths, g, c.freq_masks, c.freq_mask_width, c.time_masks,
+                                    c.time_mask_width, **augment)
+        if self.dist.is_distributed:  # this rank's utterances of each part, laid out as in the one-process part
+            parts = list(distributed.shard_parts(features, lengths, targets, target_lengths, all_lengths,
+                                                 all_target_lengths, augment["offset"], c.length_buckets))
+        else:  # (features, lengths, targets, target_lengths, rows: all of them)
+            parts = [(*part, None) for part in length_buckets(features, lengths, targets, target_lengths,
+                                                              c.length_buckets)]
+        model = self._train_model()
+        model.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss = 0.0
-        for part in length_buckets(features, lengths, targets, target_lengths, c.length_buckets):
-            # The batch's loss is the mean over its B utterances: each part adds its share.
-            part_loss = self.loss(*part) * (part[1].numel() / lengths.numel())
-            part_loss.backward()
+        for i, (*part, rows) in enumerate(parts):
+            # The batch's loss is the mean over its B utterances: each part adds its share. On N processes
+            # the sum of this rank's rows' losses / b (a phantom row left out), and DDP averages the
+            # gradients over the ranks (sum of all B losses / B) once, in the last part's backward.
+            share = part[1].numel() / b if rows is None else rows / b
+            if self.device.type != "cpu":
+                part = [t.to(self.device) for t in part]
+            accumulate = self._ddp is not None and i < len(parts) - 1
+            with self._ddp.no_sync() if accumulate else contextlib.nullcontext():
+                part_loss = self.loss(*part, model=model, rows=rows) * share
+                part_loss.backward()
             loss += part_loss.item()
+        loss = distributed.global_mean(loss)
         if c.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         self.optimizer.step()
@@ -195,7 +246,8 @@ class Trainer:
                     tokens = [u.tokens.to(torch.int32) for u in part]
                     targets = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True)
                     target_lengths = torch.tensor([t.numel() for t in tokens], dtype=torch.int32)
-                    total += float(self.loss(x, lengths, targets, target_lengths)) * len(part)
+                    batch = [t.to(self.device) for t in (x, lengths, targets, target_lengths)]
+                    total += float(self.loss(*batch)) * len(part)
         finally:
             self.model.train(was_training)
         return total / len(utterances)
@@ -205,9 +257,10 @@ class Trainer:
         """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
         with CER and WER for the spoken corpus."""
         utterances = self._held_out(num_utterances)
+        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
         with single_thread():
             vocab = self.vocab if corpora.has_words(self.config.corpus) else None
-            return evaluate(self.model, utterances, self.extractor, self.blank,
+            return evaluate(model, utterances, self.extractor, self.blank,
                             beam_width=beam_width, streaming=streaming, vocab=vocab)
 
     # -- the loop ---------------------------------------------------------------------
@@ -245,7 +298,9 @@ class Trainer:
                                 refresh=False)
                 self._emit("step", loss, None)
                 at_end = self.step == steps
-                if at_end or (c.eval_every and self.step % c.eval_every == 0):
+                evaluating = at_end or (c.eval_every and self.step % c.eval_every == 0)
+                saving = checkpoint and (at_end or (checkpoint_every and self.step % checkpoint_every == 0))
+                if evaluating and self.dist.is_main:  # N processes: rank 0 alone, on the unwrapped model
                     result = self.evaluate()
                     valid_loss = self.held_out_loss()
                     self.elapsed_s = time.perf_counter() - start
@@ -253,20 +308,25 @@ class Trainer:
                     self.history.append(dict(step=self.step, loss=mean_loss, valid_loss=valid_loss,
                                              **result.scores(), elapsed_s=round(self.elapsed_s, 1)))
                     self._emit("eval", mean_loss, result.ter, result.wer, valid_loss)
-                if checkpoint and (at_end or (checkpoint_every and self.step % checkpoint_every == 0)):
-                    self.save(checkpoint)
+                if saving:
+                    self.save(checkpoint)  # rank 0 only
+                if (evaluating or saving) and self.dist.is_distributed:
+                    distributed.barrier()  # the other ranks wait for rank 0 here
         last = self.history[-1] if self.history else {}
         self._emit("end", loss, last.get("ter"), last.get("wer"), last.get("valid_loss"))
         return self.history
 
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str) -> None:
-        """Write a resumable checkpoint to ``path`` (atomically; contents: :func:`.checkpoints.trainer_state`)."""
-        save_checkpoint(path, trainer_state(self))
+        """Write a resumable checkpoint to ``path`` (atomically; contents: :func:`.checkpoints.trainer_state`).
+
+        On N processes only rank 0 writes (the others return at once): every rank holds the same state."""
+        if self.dist.is_main:
+            save_checkpoint(path, trainer_state(self))
 
     @classmethod
     def resume(cls, path: str, callback: Optional[Callable[[TrainEvent], None]] = None, progress: bool = True,
-               **config_overrides) -> "Trainer":
+               device: Union[str, torch.device, None] = None, **config_overrides) -> "Trainer":
         """Rebuild the trainer saved at ``path`` and restore its state, ready to :meth:`fit` on.
 
         ``config_overrides`` change :class:`TrainConfig` fields (e.g. ``eval_every``); changing ``steps``
@@ -277,6 +337,6 @@ class Trainer:
         blob = load_checkpoint(path)
         config = TrainConfig(**{**blob["train_config"], **config_overrides})
         trainer = cls(config, blob["model_config"], saved_corpus_config(blob, config.corpus, path), callback,
-                      progress, global_stats=GlobalStats(**blob["global_stats"]))
+                      progress, global_stats=GlobalStats(**blob["global_stats"]), device=device)
         restore_trainer(trainer, blob, source=repr(os.fspath(path)))
         return trainer
