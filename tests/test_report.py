@@ -159,3 +159,23 @@ def test_figures_label_the_space_visibly():
     v = character_vocabulary()
     assert v.label(v.encode(" ")[0]) == "\u2423" and v.name(v.encode(" ")[0]) == " "
     assert v.label(0) == "a" and v.label(v.blank) == v.blank_name
+
+
+def test_word_end_delays_time_a_given_result_without_decoding_again(monkeypatch):
+    """With evaluate()'s result passed in, the same delays and no second decode; a result of other utterances is refused."""
+    vocab = character_vocabulary()
+    utt = _Utt("go to the left", [800, 1600, 2400, 4000])
+    hyp = "go the lift"
+    times = [4, 5, 6, 10, 11, 12, 13, 14, 15, 16, 17]
+    result = TERResult([utt.tokens.tolist()], [vocab.encode(hyp)], [times], 0, 1, [utt.text], [hyp])
+    monkeypatch.setattr(latency, "evaluate", lambda *a, **k: result)
+    decoded = word_end_delays(_Model(), [utt], None, vocab.blank, vocab)
+
+    def no_decoding(*a, **k):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(latency, "evaluate", no_decoding)
+    given = word_end_delays(_Model(), [utt], None, vocab.blank, vocab, result=result)
+    assert torch.equal(decoded.emitted_ms, given.emitted_ms) and torch.equal(decoded.available_ms, given.available_ms)
+    with pytest.raises(ValueError, match="1 hypotheses for 2 utterances"):
+        word_end_delays(_Model(), [utt, utt], None, vocab.blank, vocab, result=result)

@@ -40,7 +40,7 @@ from ..data.corpus import Alignment, Utterance
 from ..data.features import HOP_LENGTH, SAMPLE_RATE, FeatureExtractor
 from ..rnnt.lattice import forced_align
 from ..data.corpus import Vocabulary
-from .metrics import _as_list, evaluate, matched_pairs
+from .metrics import TERResult, _as_list, evaluate, matched_pairs
 
 FRAME_MS = 1000.0 * HOP_LENGTH / SAMPLE_RATE  # 10 ms per input frame
 
@@ -252,13 +252,16 @@ class WordEndDelays:
 def word_end_delays(
     model, utterances: Sequence[Utterance], extractor: FeatureExtractor, blank: int, vocab: Vocabulary,
     beam_width: Optional[int] = None, streaming: bool = True, batch_size: int = 64,
+    result: Optional[TERResult] = None,
 ) -> WordEndDelays:
     """Decode ``utterances`` (:class:`~emformer_edu.data.speech.SpokenUtterance`, with ``words`` spans) and
     time the last character of every word that the recognizer got right.
 
     Words are paired by one cheapest word-level edit path (:func:`~.metrics.matched_pairs`), so a
     right word counts even in a sentence with other mistakes. The vocabulary's tokens must be single
-    characters (character ``c`` of the hypothesis text is token ``c``).
+    characters (character ``c`` of the hypothesis text is token ``c``). ``result``: the
+    :func:`~.metrics.evaluate` result of these utterances with the same decoder, to time its
+    emissions instead of decoding them again.
     """
     if any(len(name) != 1 for name in vocab.tokens):
         raise ValueError("word_end_delays needs a character vocabulary (every token one character).")
@@ -267,7 +270,10 @@ def word_end_delays(
         raise ValueError("every utterance needs word spans (``words``), as SpokenDataset items have.")
     tr = model.transcriber
     stride, seg, R = tr.time_reduction.stride, tr.segment_length, tr.right_context_length
-    result = evaluate(model, utterances, extractor, blank, beam_width, streaming, batch_size, vocab=vocab)
+    if result is None:
+        result = evaluate(model, utterances, extractor, blank, beam_width, streaming, batch_size, vocab=vocab)
+    elif len(result.hyp_texts) != len(utterances):
+        raise ValueError(f"result holds {len(result.hyp_texts)} hypotheses for {len(utterances)} utterances.")
     emitted, available, total = [], [], 0
     for utt, text, times in zip(utterances, result.hyp_texts, result.timesteps):
         ref_words, ends = utt.words.labels, utt.words.end_sample.tolist()

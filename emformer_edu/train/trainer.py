@@ -43,7 +43,7 @@ from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
 from . import corpora, distributed
-from .batches import length_buckets, prepend_blank, spec_augment
+from .batches import FeatureCollate, length_buckets, prepend_blank, spec_augment
 from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, trainer_state
 from .config import TrainConfig
 from .metrics import TERResult, evaluate
@@ -242,11 +242,8 @@ class Trainer:
             with torch.no_grad():
                 for i in range(0, len(utterances), batch_size):
                     part = utterances[i: i + batch_size]
-                    x, lengths = self.extractor.batch([u.waveform for u in part])
-                    tokens = [u.tokens.to(torch.int32) for u in part]
-                    targets = torch.nn.utils.rnn.pad_sequence(tokens, batch_first=True)
-                    target_lengths = torch.tensor([t.numel() for t in tokens], dtype=torch.int32)
-                    batch = [t.to(self.device) for t in (x, lengths, targets, target_lengths)]
+                    # The training batches' own layout: features (B, T + R, F), lengths, targets, target lengths.
+                    batch = [t.to(self.device) for t in FeatureCollate(self.extractor)(part)]
                     total += float(self.loss(*batch)) * len(part)
         finally:
             self.model.train(was_training)

@@ -92,7 +92,7 @@ def measure(model_pretrained: Pretrained, num_utterances: int = 100, seed: int =
     c = pre.model.config
     result = evaluate(pre.model, utterances, pre.feature_extractor, pre.blank, beam_width=None, streaming=True,
                       vocab=pre.vocab)
-    delays = word_end_delays(pre.model, utterances, pre.feature_extractor, pre.blank, pre.vocab)
+    delays = word_end_delays(pre.model, utterances, pre.feature_extractor, pre.blank, pre.vocab, result=result)
     q = lambda x: round(float(torch.quantile(x, 0.9)), 1)  # noqa: E731
     return {
         "segment_length": c.segment_length, "right_context_length": c.right_context_length,
@@ -120,8 +120,7 @@ def load_variant(name: str, directory: Optional[str] = None) -> Pretrained:
     """The shipped (or ``directory``'s) checkpoint of variant ``name``, in float32 and eval mode."""
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; variants: {list(VARIANTS)}.")
-    pre = load_exported(directory or _assets_directory(), _file_name(name))
-    return pre
+    return load_exported(directory or _assets_directory(), _file_name(name))
 
 
 def load_results(directory: Optional[str] = None) -> Dict[str, Dict]:
