@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from emformer_edu import EmformerRNNTConfig
+from emformer_edu.dropout import global_batch
 from emformer_edu.train import TrainConfig, Trainer, length_buckets, load_checkpoint, spec_augment
 from emformer_edu.train.distributed import (
     SINGLE, DistEnv, backend_for, check_batch_size, current, device_for, launched_by_torchrun, shard, shard_parts,
@@ -23,12 +24,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(**overrides):
-    """test_train's tiny model (memory, left and right context on), dropout off: with dropout each rank
-    draws its own masks, so only dropout-free runs can give the one-process weights."""
+    """test_train's tiny model (memory, left and right context on), with dropout on everywhere (the toy's
+    0.1 in the encoder, 0.3 after the predictor's LSTM): every rank draws the global batch's masks and
+    keeps its rows (emformer_edu.dropout), so N processes drop what one process drops."""
     cfg = EmformerRNNTConfig.toy(21).replace(
         encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
         transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
-        transformer_max_memory_size=2, symbol_embedding_dim=16, transformer_dropout=0.0)
+        transformer_max_memory_size=2, symbol_embedding_dim=16, transformer_dropout=0.1, lstm_dropout=0.3)
     return cfg.replace(**overrides)
 
 
@@ -75,8 +77,9 @@ def test_spec_augment_of_a_shard_is_its_rows_of_the_global_batch():
 @pytest.mark.parametrize("parts", [1, 2])
 def test_two_shards_give_the_global_batch_gradient(parts):
     """The mean of the two ranks' gradients (what DDP computes) is the one-process gradient, to float32
-    rounding, also with length buckets: each rank lays its utterances out as in the one-process batch
-    (or part), with a phantom longest utterance where it lacks it."""
+    rounding, also with length buckets and with dropout on: each rank lays its utterances out as in the
+    one-process batch (or part), with a phantom longest utterance where it lacks it, and draws the part's
+    dropout masks from the same random stream (global_batch)."""
     trainer = Trainer(TrainConfig(steps=1, batch_size=6, num_train=12, num_valid=1, stats_utterances=8,
                                   eval_every=0, length_buckets=parts), tiny_config(), progress=False)
     features, lengths, targets, target_lengths = trainer.batches.batch(0)
@@ -85,8 +88,13 @@ def test_two_shards_give_the_global_batch_gradient(parts):
     def grad(loss):
         return torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)])
 
+    torch.manual_seed(11)  # dropout's stream, the same for the one process and for each rank
     whole = grad(sum(trainer.loss(*part) * part[1].numel() / 6
                      for part in length_buckets(features, lengths, targets, target_lengths, parts)))
+    torch.manual_seed(12)
+    other_masks = grad(sum(trainer.loss(*part) * part[1].numel() / 6
+                           for part in length_buckets(features, lengths, targets, target_lengths, parts)))
+    assert (other_masks - whole).abs().max() > 1e-3 * whole.abs().max()  # dropout is on: masks matter
     ranks, phantoms = [], 0
     for rank in (0, 1):  # its 3 utterances, as its loader makes them: padded to their own longest
         rows = slice(3 * rank, 3 * rank + 3)
@@ -94,9 +102,11 @@ def test_two_shards_give_the_global_batch_gradient(parts):
         R = features.size(1) - int(lengths.max())
         mine = features[rows, : T + R], lengths[rows], targets[rows, :U], target_lengths[rows]
         loss = 0
-        for *part, n in shard_parts(*mine, lengths, target_lengths, offset=3 * rank, parts=parts):
+        torch.manual_seed(11)
+        for *part, n, where in shard_parts(*mine, lengths, target_lengths, offset=3 * rank, parts=parts):
             phantoms += part[1].numel() - n
-            loss = loss + trainer.loss(*part, rows=n) * n / 3
+            with global_batch(*where):
+                loss = loss + trainer.loss(*part, rows=n) * n / 3
         ranks.append(grad(loss))
     assert phantoms >= 1  # the rank without the longest utterance got one
     mean = (ranks[0] + ranks[1]) / 2
@@ -138,7 +148,7 @@ def _max_difference(a, b):
 
 
 def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
-    """Two gloo processes: the one-process weights, one checkpoint written by rank 0 alone, one history,
+    """Two gloo processes, dropout on: the one-process weights, one checkpoint written by rank 0 alone, one history,
     one voice on stderr; their checkpoint resumes on one process and vice versa; an odd batch is refused.
 
     Tolerance: float32 sums in another order (the gradient averaged over 2 ranks instead of the mean over

@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..dropout import dropout
 from .masks import key_padding_mask
 from .memory_bank import squash_memory
 from .probe import Probe
@@ -111,7 +112,7 @@ class EmformerAttention(torch.nn.Module):
         weights = torch.bmm(q * self.scaling, k.transpose(1, 2))  # (B*H, Q, K)
         padding_mask = key_padding_mask(lengths, key.size(0))
         probs = self._probs(weights, attention_mask.blocked, padding_mask)
-        attention = torch.bmm(torch.nn.functional.dropout(probs, p=float(self.dropout), training=self.training), v)
+        attention = torch.bmm(dropout(probs, float(self.dropout), self.training, batch_dim=0, heads=self.num_heads), v)
         attention = attention.transpose(0, 1).contiguous().view(-1, B, self.input_dim)  # (Q, B, D)
         output, summary_out = self.out_proj(attention).split([attention.size(0) - S, S])
         next_memory = squash_memory(summary_out, self.tanh_on_mem)

@@ -10,6 +10,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
+from ..dropout import Dropout
 from .attention import EmformerAttention
 from .masks import inference_mask
 from .memory_bank import empty_memory, push_memory, summarize_segments
@@ -64,14 +65,14 @@ class EmformerLayer(torch.nn.Module):
     ):
         super().__init__()
         self.attention = EmformerAttention(input_dim, num_heads, dropout, weight_init_gain, tanh_on_mem, negative_inf)
-        self.dropout = torch.nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pos_ff = torch.nn.Sequential(
             torch.nn.LayerNorm(input_dim),
             torch.nn.Linear(input_dim, ffn_dim),
             make_activation(activation),
-            torch.nn.Dropout(dropout),
+            Dropout(dropout),
             torch.nn.Linear(ffn_dim, input_dim),
-            torch.nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.layer_norm_input = torch.nn.LayerNorm(input_dim)
         self.layer_norm_output = torch.nn.LayerNorm(input_dim)

@@ -8,10 +8,11 @@
 * ``checkpoints``: :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`export_assets` and the guarded file readers;
 * ``cli``: :func:`main` (``python -m emformer_edu.train --help`` lists the options);
 * ``metrics``, ``latency``: token, character and word error rates, emission and word-end delays; ``pretrained``:
-  the shipped models (``toy()``, ``spoken()``); ``report``: the spoken model's accuracy table
-  (``python -m emformer_edu.train.report``).
+  the shipped models (``toy()``, ``spoken()``) and torchaudio's LibriSpeech model (``from_torchaudio_bundle()``);
+  ``bundle``: torchaudio's pretrained-bundle files, read and written; ``report``: the spoken model's accuracy
+  table (``python -m emformer_edu.train.report``).
 """
-from . import corpora, pretrained, report
+from . import bundle, corpora, pretrained, report
 from .batches import (
     FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, length_buckets, prepend_blank,
     spec_augment,
@@ -25,5 +26,5 @@ from .latency import (
 from .metrics import (
     TERResult, character_error_rate, edit_distance, evaluate, matched_pairs, token_error_rate, word_error_rate,
 )
-from .pretrained import Pretrained
+from .pretrained import Pretrained, export_torchaudio_bundle, from_torchaudio_bundle
 from .trainer import TrainEvent, Trainer, warmup_cosine

@@ -67,6 +67,7 @@ class FeatureSet:
 class FeatureCollate:
     """``collate_fn`` for training: utterances -> ``(features (B, T_max + R, F), lengths (B,), targets (B, U_max),
     target_lengths (B,))``, the layout of :meth:`FeatureSet.batch` (each utterance featurized on its own).
+    It reads only each item's ``waveform`` and ``tokens``: a recording, which has no alignment, batches too.
 
     A class, not a closure, so DataLoader worker processes can receive it.
     """
@@ -167,8 +168,8 @@ def change_speed(utt: Utterance, factor: float) -> Utterance:
 
     The waveform is resampled as if it had been recorded at ``16000 * factor`` Hz, so
     ``N -> ~N / factor`` samples; every span (the token ``alignment`` and, for a spoken utterance,
-    its ``words`` and ``phonemes``) is scaled by ``1 / factor`` too. ``16000 * factor`` is rounded to
-    an integer rate.
+    its ``words`` and ``phonemes``) is scaled by ``1 / factor`` too (a recording has none: its
+    ``alignment`` stays ``None``). ``16000 * factor`` is rounded to an integer rate.
     """
     if not 0.5 <= factor <= 2.0:
         raise ValueError(f"speed factor must be in [0.5, 2], got {factor!r}.")
@@ -183,8 +184,8 @@ def change_speed(utt: Utterance, factor: float) -> Utterance:
         f = lambda p: torch.clamp((p * SAMPLE_RATE + orig // 2) // orig, max=n)  # noqa: E731
         return dataclasses.replace(spans, start_sample=f(spans.start_sample), end_sample=f(spans.end_sample))
 
-    changes = {"waveform": wave, "alignment": scale(utt.alignment)}
-    for name in ("words", "phonemes"):  # a SpokenUtterance's other spans
+    changes = {"waveform": wave}
+    for name in ("alignment", "words", "phonemes"):  # a SpokenUtterance's other spans; a recording has none
         if getattr(utt, name, None) is not None:
             changes[name] = scale(getattr(utt, name))
     return dataclasses.replace(utt, **changes)

@@ -6,7 +6,14 @@ Two kinds of files:
   dict (``"format": CHECKPOINT_FORMAT``) with everything :meth:`Trainer.resume` needs
   (:func:`trainer_state` writes it, :func:`restore_trainer` reads it back);
 * the exported inference files (:func:`export_assets`, read by :func:`emformer_edu.train.pretrained.load`):
-  float32 weights, feature statistics ``{"mean": [F], "invstddev": [F]}`` and a config JSON.
+  float32 weights, feature statistics ``{"mean": [F], "invstddev": [F]}`` and a config JSON, plus
+  the SentencePiece model (``{name}_spm.model``) when the tokens are SentencePiece pieces.
+
+Tokens. The config JSON always lists the token names (``"vocabulary"``, blank not included). Without
+a ``"tokenizer"`` entry they are characters or letters, spelled one token per character. With one,
+``{"kind": "sentencepiece", "model": "{name}_spm.model"}``, the texts are encoded and decoded by
+that SentencePiece model (its path relative to the config's folder). A checkpoint carries the model
+itself, as bytes (``"sentencepiece_model"``), so a resumed run needs no other file.
 
 Every file goes through one guarded reader, :func:`read_torch` or :func:`read_json`: a missing file
 raises ``FileNotFoundError`` and an unreadable one ``ValueError``, both naming the file.
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 import torch
 
 from ..data.features import GlobalStats
+from ..data.sentencepiece_vocab import SentencePieceVocabulary
 from .corpora import corpus_config_from_dict
 
 if TYPE_CHECKING:  # type hints only: the trainer imports this module
@@ -29,13 +37,14 @@ if TYPE_CHECKING:  # type hints only: the trainer imports this module
 
 __all__ = [
     "ASSET_FILES", "CHECKPOINT_FORMAT", "read_torch", "read_json", "read_state_dict", "read_stats", "load_weights",
-    "saved_corpus_config", "trainer_state", "restore_trainer", "save_checkpoint",
-    "load_checkpoint", "export_assets",
+    "saved_corpus_config", "saved_vocabulary", "trainer_state", "restore_trainer", "save_checkpoint",
+    "load_checkpoint", "export_assets", "TOKENIZER_FILE",
 ]
 
 CHECKPOINT_FORMAT = "emformer_edu.train/1"
 # File names written by export_assets and read by pretrained.load / pretrained.toy.
 ASSET_FILES = {"weights": "{name}_emformer_rnnt.pt", "stats": "{name}_global_stats.json", "config": "{name}_config.json"}
+TOKENIZER_FILE = "{name}_spm.model"  # written beside them only for a SentencePiece vocabulary
 
 
 # ----------------------------------------------------------------------------- reading files
@@ -149,11 +158,12 @@ def load_weights(model: torch.nn.Module, state_dict: Dict[str, torch.Tensor], so
 def trainer_state(trainer: "Trainer") -> Dict:
     """Everything :meth:`Trainer.resume` needs, as plain values and tensors (loads with ``weights_only=True``).
 
-    Configs are stored as ``dataclasses.asdict``, the corpus's settings as ``"synthetic_config"`` or
-    ``"spoken_config"`` (after ``train_config["corpus"]``); the random state makes a resumed run
-    repeat the dropout masks an uninterrupted run would have drawn.
+    Configs are stored as ``dataclasses.asdict``, the corpus's settings as ``"synthetic_config"``,
+    ``"spoken_config"``, ... (after ``train_config["corpus"]``); a SentencePiece vocabulary's model as its
+    bytes (``"sentencepiece_model"``); the random state makes a resumed run repeat the dropout masks an
+    uninterrupted run would have drawn.
     """
-    return {
+    blob = {
         "format": CHECKPOINT_FORMAT, "step": trainer.step, "elapsed_s": trainer.elapsed_s,
         "train_config": dataclasses.asdict(trainer.config),
         "model_config": dataclasses.asdict(trainer.model_config),
@@ -164,6 +174,9 @@ def trainer_state(trainer: "Trainer") -> Dict:
         "scheduler": trainer.scheduler.state_dict(), "rng_state": torch.get_rng_state(),
         "history": list(trainer.history),
     }
+    if isinstance(trainer.vocab, SentencePieceVocabulary):
+        blob["sentencepiece_model"] = trainer.vocab.model_proto
+    return blob
 
 
 def restore_trainer(trainer: "Trainer", blob: Dict, source: str = "checkpoint") -> None:
@@ -189,6 +202,20 @@ def saved_corpus_config(blob: Dict, corpus: str, path: str = "checkpoint"):
     return corpus_config_from_dict(saved, blob[f"{saved}_config"])
 
 
+def saved_vocabulary(blob: Dict, path: str = "checkpoint") -> Optional[SentencePieceVocabulary]:
+    """The SentencePiece vocabulary :func:`trainer_state` saved in ``blob``; ``None`` if the tokens are
+    characters or letters (the trainer makes those again)."""
+    if "sentencepiece_model" not in blob:
+        return None
+    try:
+        vocab = SentencePieceVocabulary(model_proto=bytes(blob["sentencepiece_model"]))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{os.fspath(path)!r}: the saved SentencePiece model is unreadable: {err}") from None
+    if list(vocab.tokens) != list(blob["vocabulary"]):
+        raise ValueError(f"{os.fspath(path)!r}: the saved SentencePiece model's pieces are not the saved vocabulary.")
+    return vocab
+
+
 def save_checkpoint(path: str, blob: Dict) -> None:
     """``torch.save`` via a temporary file, so an interrupted save never leaves half a checkpoint."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -212,9 +239,11 @@ def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: 
 
     * ``{name}_emformer_rnnt.pt``: float32 ``state_dict`` only (no optimizer: small);
     * ``{name}_global_stats.json``: feature statistics in torchaudio's ``global_stats.json`` layout;
-    * ``{name}_config.json``: model config, vocabulary, the corpus (``"corpus"``: ``"synthetic"`` or
-      ``"spoken"``) and its settings (under that name), training config and results (``extra``,
-      e.g. measured TERs; ``training["history"]`` is the learning curve).
+    * ``{name}_config.json``: model config, vocabulary, the corpus (``"corpus"``: ``"synthetic"``,
+      ``"spoken"``, ``"librispeech"`` or ``"manifest"``) and its settings (under that name), training
+      config and results (``extra``, e.g. measured TERs; ``training["history"]`` is the learning curve);
+    * ``{name}_spm.model``, for a SentencePiece vocabulary only: the model, named in the config as
+      ``"tokenizer": {"kind": "sentencepiece", "model": "{name}_spm.model"}`` (relative to its folder).
     """
     os.makedirs(directory, exist_ok=True)
     paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
@@ -222,10 +251,17 @@ def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: 
              for k, v in trainer.model.state_dict().items()}
     torch.save(state, paths["weights"])
     trainer.extractor.global_stats.save(paths["stats"])
+    tokenizer = {}  # characters or letters: the vocabulary says it all
+    if isinstance(trainer.vocab, SentencePieceVocabulary):
+        model_file = TOKENIZER_FILE.format(name=name)
+        paths["tokenizer"] = os.path.join(directory, model_file)
+        trainer.vocab.save(paths["tokenizer"])
+        tokenizer = {"tokenizer": {"kind": "sentencepiece", "model": model_file}}
     config = {
         "model": dataclasses.asdict(trainer.model_config),
         "vocabulary": list(trainer.vocab.tokens),
         "blank": trainer.blank,
+        **tokenizer,
         "corpus": trainer.config.corpus,
         trainer.config.corpus: dataclasses.asdict(trainer.corpus_config),
         "training": {**dataclasses.asdict(trainer.config), "steps_done": trainer.step,

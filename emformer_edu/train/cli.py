@@ -1,12 +1,16 @@
 r"""``python -m emformer_edu.train``: train, resume and export from the command line.
 
-Every :class:`TrainConfig` and :class:`~emformer_edu.config.EmformerRNNTConfig` field is an option,
-generated from the dataclass: ``batch_size`` becomes ``--batch-size`` with the field's type, default and
+Every field of :class:`TrainConfig`, of the on-disk corpora's settings (:class:`LibriSpeechConfig`,
+:class:`ManifestConfig`, whose shared fields ``tokenizer`` and ``sentencepiece_vocab_size`` are one option
+each) and of :class:`~emformer_edu.config.EmformerRNNTConfig` is an option, generated
+from the dataclass: ``batch_size`` becomes ``--batch-size`` with the field's type, default and
 ``metadata["help"]``; a ``bool`` field becomes a ``--flag`` / ``--no-flag`` pair. The model options
 replace fields of ``EmformerRNNTConfig.toy()`` (after ``--model-config JSON``, if given), whose
-``num_symbols`` follows ``--corpus`` (21 synthetic, 29 spoken). Only options given on the command
-line reach the config, so with ``--resume`` they override the checkpoint's settings and everything
-else comes from it. The other options (``--out``, ``--resume``, ``--export``, ...) are about the run, not the recipe.
+``num_symbols`` follows ``--corpus`` and ``--tokenizer`` (21 synthetic, 29 for characters,
+``--sentencepiece-vocab-size`` + 1 for SentencePiece). Only options given on the command line reach the
+config, so with ``--resume`` they override the checkpoint's settings and everything else comes from it
+(``--root`` too, if the data moved). The other options (``--out``, ``--resume``, ``--export``, ...) are
+about the run, not the recipe.
 
 The shipped toy model was made with::
 
@@ -38,6 +42,16 @@ The same command runs on N processes under ``torchrun`` (:mod:`.distributed`)::
 ``--batch-size`` stays the global batch (a multiple of N): N processes train the weights one process
 would, to float32 rounding (with dropout off; with dropout on, each rank draws its own masks). Rank 0
 alone prints, evaluates and writes the checkpoint, history and exports; a checkpoint resumes on any N.
+
+Real speech from the learner's disk (nothing is downloaded; :mod:`.corpora`)::
+
+    python -m emformer_edu.train --corpus librispeech --root /data --train-subsets train-clean-100 \
+        --valid-subsets dev-clean --tokenizer sentencepiece --sentencepiece-vocab-size 256 --num-workers 4
+    python -m emformer_edu.train --corpus manifest --train-manifest train.tsv --valid-manifest dev.tsv
+
+(``/data/LibriSpeech/train-clean-100/...`` as the openslr.org archives extract; a manifest has one
+``path<TAB>text`` line per recording.) With ``--tokenizer sentencepiece`` a BPE model is trained on the
+training transcripts; ``--export`` then also writes ``{name}_spm.model``.
 """
 import argparse
 import dataclasses
@@ -50,12 +64,18 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from ..config import EmformerRNNTConfig
+from ..data.librispeech import LibriSpeechConfig
+from ..data.manifest import ManifestConfig
+from ..data.recordings import RecordedCorpusConfig
 from . import corpora, distributed
 from .checkpoints import export_assets, read_json
 from .config import TrainConfig
 from .trainer import TrainEvent, Trainer
 
 __all__ = ["build_parser", "config_overrides", "main"]
+
+CORPUS_SETTINGS = {"librispeech": LibriSpeechConfig, "manifest": ManifestConfig}  # corpora with options of their own
+SHARED = [f.name for f in dataclasses.fields(RecordedCorpusConfig)]  # their common fields: the tokens
 
 
 def _option_type(annotation):
@@ -67,16 +87,19 @@ def _option_type(annotation):
     raise TypeError(f"options handle int, float, str, bool and Optional[str] fields, not {annotation!r}.")
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls, defaults=None, note: str = "") -> None:
+def add_config_options(parser: argparse.ArgumentParser, cls, defaults=None, note: str = "",
+                       skip: Sequence[str] = ()) -> None:
     """One ``--kebab-case`` option per field of dataclass ``cls``: type, default and help from the field.
 
     ``defaults`` (an instance of ``cls``) supplies the shown defaults of a dataclass without its own, such as
     :class:`EmformerRNNTConfig`, whose values come from a preset. Defaults are ``SUPPRESS``ed so that an option
     left out does not appear in the parsed arguments at all: :func:`config_overrides` can then tell "not
-    given" from "given the default".
+    given" from "given the default". Fields named in ``skip`` get no option here (another group has it).
     """
     group = parser.add_argument_group(f"{cls.__name__} fields", note)
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         kind = _option_type(f.type)
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name) if defaults is not None else f.default
@@ -96,8 +119,9 @@ def config_overrides(args: argparse.Namespace, cls=TrainConfig) -> Dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m emformer_edu.train",
-        description="Train a small streaming Emformer RNN-T on emformer_edu's synthetic speech or on eSpeak NG "
-                    "sentences (--corpus spoken); a CPU is enough.",
+        description="Train a small streaming Emformer RNN-T on emformer_edu's synthetic speech, on eSpeak NG "
+                    "sentences (--corpus spoken; a CPU is enough), or on real speech on your disk "
+                    "(--corpus librispeech --root DIR, or --corpus manifest --train-manifest TSV; never downloaded).",
     )
     run = p.add_argument_group("run")
     run.add_argument("--out", help="directory for checkpoint.pt and history.json (default: runs/NAME)")
@@ -105,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue from this checkpoint; settings come from it unless given here")
     run.add_argument("--export", metavar="DIR", help="also write the inference files (weights, stats, config) here")
     run.add_argument("--name", help="file name prefix of the exported files (default: toy for the synthetic corpus, "
-                                     "spoken for the spoken one)")
+                                     "the corpus's name for the others)")
     run.add_argument("--checkpoint-every", type=int, default=0, metavar="INT",
                      help="steps between checkpoints, 0: at the end only (default: 0)")
     run.add_argument("--model-config", metavar="JSON",
@@ -117,22 +141,47 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the model trains: cpu or cuda (default: cpu). Under torchrun, cuda gives process "
                           "LOCAL_RANK the GPU cuda:LOCAL_RANK and the processes talk through NCCL (gloo on cpu)")
     add_config_options(p, TrainConfig, note="with --resume, the ones given override the checkpoint's")
+    add_config_options(p, RecordedCorpusConfig, note="--corpus librispeech or manifest: the tokens")
+    add_config_options(p, LibriSpeechConfig, skip=SHARED,
+                       note="--corpus librispeech: where the data is (download=False: LibriSpeech/<subset>/ must be "
+                            "on disk)")
+    add_config_options(p, ManifestConfig, skip=SHARED, note="--corpus manifest: the recordings, listed in TSV files")
     add_config_options(p, EmformerRNNTConfig, defaults=_toy("synthetic"),
                        note="the model: EmformerRNNTConfig.toy() with these fields replaced (after --model-config); "
-                            "its num_symbols follows --corpus (synthetic 21, spoken 29)")
+                            "its num_symbols follows --corpus and --tokenizer (synthetic 21, characters 29, "
+                            "sentencepiece --sentencepiece-vocab-size + 1)")
     return p
 
 
-def _toy(corpus: str) -> EmformerRNNTConfig:
-    """``EmformerRNNTConfig.toy()`` sized for ``corpus``'s vocabulary (its default settings)."""
-    return EmformerRNNTConfig.toy(corpora.vocabulary(corpus, corpora.corpus_config(corpus)).num_symbols)
+def _toy(corpus: str, settings=None) -> EmformerRNNTConfig:
+    """``EmformerRNNTConfig.toy()`` sized for ``corpus``'s vocabulary (with ``settings``: its tokenizer's)."""
+    return EmformerRNNTConfig.toy(corpora.num_symbols(corpus, corpora.corpus_config(corpus, settings)))
 
 
-def _model_config(path: Optional[str], overrides: Dict, corpus: str = "synthetic") -> EmformerRNNTConfig:
-    """The toy model for ``corpus``, with the fields of the JSON file at ``path`` (if any), then ``overrides``,
-    replaced."""
+def _model_config(path: Optional[str], overrides: Dict, corpus: str = "synthetic", settings=None) -> EmformerRNNTConfig:
+    """The toy model for ``corpus`` (and the tokenizer of its ``settings``), with the fields of the JSON file at
+    ``path`` (if any), then ``overrides``, replaced."""
     from_file = {} if path is None else read_json(path, "model config")
-    return EmformerRNNTConfig.from_dict({**dataclasses.asdict(_toy(corpus)), **from_file, **overrides})
+    return EmformerRNNTConfig.from_dict({**dataclasses.asdict(_toy(corpus, settings)), **from_file, **overrides})
+
+
+def _flags(names) -> str:
+    return ", ".join("--" + k.replace("_", "-") for k in names)
+
+
+def _corpus_overrides(args: argparse.Namespace, corpus: str) -> Dict:
+    """The corpus settings given on the command line; ``ValueError`` for one of another corpus."""
+    shared = config_overrides(args, RecordedCorpusConfig)
+    if shared and corpus not in CORPUS_SETTINGS:
+        raise ValueError(f"{_flags(shared)}: settings of the corpora read from disk ({', '.join(CORPUS_SETTINGS)}); "
+                         f"the {corpus!r} corpus has its own tokens.")
+    given = dict(shared)
+    for name, cls in CORPUS_SETTINGS.items():
+        own = {k: v for k, v in config_overrides(args, cls).items() if k not in SHARED}
+        if own and name != corpus:
+            raise ValueError(f"{_flags(own)}: settings of --corpus {name}, not of the {corpus!r} corpus.")
+        given.update(own)
+    return given
 
 
 def _print_evaluations(event: TrainEvent) -> None:
@@ -171,18 +220,23 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, env: distri
     started = time.perf_counter()
     callback = _print_evaluations if args.no_progress and say else None
     if args.resume:
+        corpus_overrides = {k: v for cls in CORPUS_SETTINGS.values() for k, v in config_overrides(args, cls).items()}
         trainer = Trainer.resume(args.resume, callback=callback, progress=not args.no_progress, device=device,
-                                 **overrides)
+                                 corpus_overrides=corpus_overrides, **overrides)
     else:
         try:
             config = TrainConfig(**overrides)
-            model_config = _model_config(args.model_config, model_overrides, config.corpus)
+            corpus_overrides = _corpus_overrides(args, config.corpus)
+            settings = CORPUS_SETTINGS[config.corpus](**corpus_overrides) if config.corpus in CORPUS_SETTINGS \
+                else None
+            model_config = _model_config(args.model_config, model_overrides, config.corpus, settings)
             distributed.check_batch_size(config.batch_size, env.world_size)
         except ValueError as err:  # a bad option value: say so with the usage, as argparse does
             if not say:
                 raise SystemExit(2)  # rank 0 says why
             parser.error(str(err))
-        trainer = Trainer(config, model_config, callback=callback, progress=not args.no_progress, device=device)
+        trainer = Trainer(config, model_config, settings, callback=callback, progress=not args.no_progress,
+                          device=device)
     name = args.name or ("toy" if trainer.config.corpus == "synthetic" else trainer.config.corpus)
     out = args.out or os.path.join("runs", name)
     where = "" if device.type == "cpu" else f" on {device}"

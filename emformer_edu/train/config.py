@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from ..checks import check_positive
 
-CORPORA = ("synthetic", "spoken")  # what TrainConfig.corpus can name (built in .corpora)
+CORPORA = ("synthetic", "spoken", "librispeech", "manifest")  # what TrainConfig.corpus can name (built in .corpora)
+ON_DISK = ("librispeech", "manifest")  # corpora read from the learner's disk (the others are generated)
 
 
 def _field(default, help: str):
@@ -31,9 +32,17 @@ class TrainConfig:
       ``[s * B, (s + 1) * B)`` of ``SpokenDataset(split="train", seed=train_seed)``, synthesized and
       featurized by ``num_workers`` DataLoader processes while the model trains (``num_train`` is
       unused); the held-out set is ``num_valid`` items of the test split (unseen voices and
-      sentences) with ``valid_seed``.
+      sentences) with ``valid_seed``;
+    * ``"librispeech"`` and ``"manifest"``: recordings on disk (where: the corpus settings,
+      :class:`~emformer_edu.data.librispeech.LibriSpeechConfig`,
+      :class:`~emformer_edu.data.manifest.ManifestConfig`), read by ``num_workers`` DataLoader
+      processes and reshuffled every epoch; the held-out set is ``num_valid`` recordings of the
+      held-out subsets or manifest, drawn with ``valid_seed``. Their settings also say what the
+      model emits (``tokenizer``): the 28 characters or SentencePiece pieces trained on the
+      training transcripts.
 
-    Feature statistics come from the first ``stats_utterances`` training utterances.
+    Feature statistics come from ``stats_utterances`` training utterances (the first ones; on-disk
+    corpora: spread evenly over the training set, which is sorted by speaker).
     ``speed_perturb`` resamples every training utterance by a factor drawn from [0.9, 1.1]
     (once per utterance: for the synthetic corpus the fixed set is perturbed once).
 
@@ -61,16 +70,18 @@ class TrainConfig:
     time_masks: int = _field(2, "SpecAugment: frame spans masked per utterance")
     time_mask_width: int = _field(4, "SpecAugment: longest masked span, in frames (a token can be 6 frames)")
     num_train: int = _field(3000, "synthetic corpus: training utterances, featurized once and kept in memory")
-    num_valid: int = _field(200, "held-out utterances for the greedy token (spoken: character and word) error rate")
+    num_valid: int = _field(200, "held-out utterances for the greedy token (spoken, librispeech, manifest: also "
+                                 "character and word) error rate")
     train_seed: int = _field(0, "seed of the training utterances")
     valid_seed: int = _field(1, "seed of the held-out utterances (must differ from train_seed)")
     stats_utterances: int = _field(500, "training utterances the feature statistics are computed on")
     eval_every: int = _field(200, "steps between held-out evaluations, 0: at the end only")
     seed: int = _field(0, "initial weights, data order, dropout, SpecAugment and speed perturbation")
-    corpus: str = _field("synthetic", "training data: 'synthetic' (tone sequences, num_train kept in memory) or "
-                                      "'spoken' (eSpeak NG sentences, fresh ones every step, tested on unseen voices)")
-    num_workers: int = _field(1, "spoken corpus: DataLoader processes that synthesize the next batches while the "
-                                 "model trains (0: in the training process)")
+    corpus: str = _field("synthetic", "training data: 'synthetic' (tone sequences, num_train kept in memory), "
+                                      "'spoken' (eSpeak NG sentences, fresh ones every step, tested on unseen voices), "
+                                      "'librispeech' (from --root) or 'manifest' (from --train-manifest)")
+    num_workers: int = _field(1, "spoken and on-disk corpora: DataLoader processes that make (synthesize or read) "
+                                 "the next batches while the model trains (0: in the training process)")
     length_buckets: int = _field(1, "run each batch as this many parts of similar length (less padding, the same gradient but for the partial last frames)")
     speed_perturb: bool = _field(False, "resample each training utterance by a random speed factor in [0.9, 1.1] "
                                         "(tempo and pitch change together)")

@@ -28,9 +28,12 @@ How N processes give the weights of one:
 * The same seeds on every rank: the same initial weights (DDP broadcasts rank 0's anyway), data
   order and SpecAugment draws (drawn for the whole global batch, each rank keeping its rows).
 
+* Dropout drops what it drops on one process: inside :func:`emformer_edu.dropout.global_batch` every
+  rank draws the mask of the whole part (the same draw, from the same random stream) and keeps its rows.
+
 What still differs is float32 rounding (sums in another order; ~1e-7 on the weights after a few
-steps), and dropout: each rank draws masks for its own rows from the same random stream, so with
-dropout on, the N-process run is another random draw rather than the one-process run's numbers.
+steps). (On CUDA, dropout's fused kernel draws differently from the CPU's; there, dropout on makes
+the N-process run another random draw.)
 One parameter shows rounding loudly: an attention's key bias adds the same q . b to all scores of a
 query, which the softmax ignores, so its exact gradient is 0 and what backward returns is rounding
 noise (~1e-8); Adam (eps 1e-9) turns that noise into steps of about the learning rate, in directions
@@ -214,6 +217,11 @@ def shard_parts(
     ``rows`` (a phantom row may follow them): ``(features, lengths, targets, target_lengths, rows)``.
     Each rank's loss ``sum over its parts of (sum of their rows' losses) / b``, averaged over the N ranks
     by DDP, is the one-process loss: the sum of all B losses / B.
+
+    Also yields ``where = (rows of the part, positions of this rank's rows in it; -1: the phantom)``, for
+    :func:`emformer_edu.dropout.global_batch`, so that dropout drops what it drops on one process. A part
+    without any of this rank's utterances still comes, as the phantom alone (``rows`` 0): running it keeps
+    this rank's random stream in step with the others' (dropout draws the part's mask on every rank).
     """
     if parts == 1:
         order = [torch.arange(all_lengths.numel())]
@@ -222,11 +230,18 @@ def shard_parts(
     b = lengths.numel()
     R = features.size(1) - int(lengths.max())  # the appended right-context frames
     for idx in order:
-        mine = idx[(idx >= offset) & (idx < offset + b)] - offset
+        held = (idx >= offset) & (idx < offset + b)
+        mine, positions = idx[held] - offset, held.nonzero().flatten()
         if mine.numel():
             laid_out = as_in_global_batch(features[mine], lengths[mine], targets[mine], target_lengths[mine],
                                           all_lengths[idx], all_target_lengths[idx], right_context=R)
-            yield (*laid_out, mine.numel())
+        else:  # the phantom alone: zero features of the part's longest length, a one-token target
+            T, U = int(all_lengths[idx].max()), int(all_target_lengths[idx].max())
+            laid_out = (features.new_zeros(1, T + R, features.size(2)), lengths.new_full((1,), T),
+                        targets.new_zeros(1, U), target_lengths.new_ones(1))
+        if laid_out[1].numel() > mine.numel():
+            positions = torch.cat([positions, positions.new_full((1,), -1)])
+        yield (*laid_out, mine.numel(), (idx.numel(), positions))
 
 
 def global_mean(value: float) -> float:

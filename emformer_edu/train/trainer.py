@@ -10,9 +10,10 @@ statistics of the training set, right-padded with R zero frames. The predictor r
 
 with ``features (B, T + R, F)`` and ``logits (B, T', U + 1, V)``. Adam with a linear warm-up then
 cosine decay (:func:`warmup_cosine`), gradient-norm clipping, optional SpecAugment; every
-``eval_every`` steps the held-out greedy token error rate (TER; for the spoken corpus also the
-character and word error rates, CER and WER). What each step trains on (a fixed synthetic set or
-fresh spoken sentences from DataLoader workers) is :mod:`.corpora`'s business.
+``eval_every`` steps the held-out greedy token error rate (TER; for the spoken and on-disk corpora
+also the character and word error rates, CER and WER). What each step trains on (a fixed synthetic
+set, fresh spoken sentences or recordings from disk, read by DataLoader workers) and in which tokens
+(characters or SentencePiece pieces) is :mod:`.corpora`'s business.
 
 Progress goes to a ``tqdm`` bar on stderr (``progress=False`` turns it off); ``callback`` receives a
 :class:`TrainEvent` after every step and evaluation, so a notebook can drive a widget instead
@@ -28,6 +29,7 @@ Notation: B batch, T input frames, T' encoder frames, U target length, V vocabul
 """
 import contextlib
 import copy
+import dataclasses
 import math
 import os
 import sys
@@ -38,13 +40,17 @@ import torch
 from tqdm import tqdm
 
 from ..config import EmformerRNNTConfig
+from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor, GlobalStats, compute_global_stats
+from ..dropout import global_batch
 from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
 from . import corpora, distributed
 from .batches import FeatureCollate, length_buckets, prepend_blank, spec_augment
-from .checkpoints import load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, trainer_state
+from .checkpoints import (
+    load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, saved_vocabulary, trainer_state,
+)
 from .config import TrainConfig
 from .metrics import TERResult, evaluate
 
@@ -56,9 +62,10 @@ class TrainEvent(NamedTuple):
 
     kind: ``"step"`` (after an optimizer step), ``"eval"`` (after a held-out evaluation) or ``"end"``.
     loss: mean RNN-T training loss (nats per utterance); ter: held-out greedy TER as a fraction
-    (``"eval"`` and ``"end"`` only, else ``None``); for the spoken corpus the TER is the
-    character error rate and ``wer`` the word error rate (else ``None``); ``valid_loss``: the
-    mean RNN-T loss on the held-out utterances (``"eval"`` and ``"end"`` only).
+    (``"eval"`` and ``"end"`` only, else ``None``); for the corpora of words ``wer`` is the word error
+    rate and ``cer`` the character error rate (else ``None``; over characters the TER is the CER, over
+    SentencePiece pieces it is the piece error rate); ``valid_loss``: the mean RNN-T loss on the
+    held-out utterances (``"eval"`` and ``"end"`` only).
     """
 
     kind: str
@@ -70,10 +77,12 @@ class TrainEvent(NamedTuple):
     elapsed_s: float
     wer: Optional[float] = None
     valid_loss: Optional[float] = None
+    cer: Optional[float] = None
 
     def summary(self) -> str:
+        cer = self.ter if self.cer is None else self.cer
         scores = (f"TER {100 * self.ter:.2f}%" if self.wer is None
-                  else f"CER {100 * self.ter:.2f}%, WER {100 * self.wer:.2f}%")
+                  else f"CER {100 * cer:.2f}%, WER {100 * self.wer:.2f}%")
         held_out = "" if self.valid_loss is None else f" (held-out loss {self.valid_loss:.3f})"
         return (f"step {self.step}: loss {self.loss:.3f}{held_out}, held-out greedy {scores} "
                 f"({self.elapsed_s:.0f} s)")
@@ -94,13 +103,16 @@ class Trainer:
         config: :class:`TrainConfig`; ``config.corpus`` picks the data.
         model_config: :class:`EmformerRNNTConfig` (or its dict); default ``EmformerRNNTConfig.toy()``.
             ``num_symbols`` must equal the vocabulary's (tokens + blank), ``input_dim`` the 80 mel bins.
-        corpus_config: the corpus's settings, a :class:`SyntheticConfig` or a :class:`SpokenConfig`
-            (its defaults if ``None``).
+        corpus_config: the corpus's settings, a :class:`SyntheticConfig`, :class:`SpokenConfig`,
+            :class:`LibriSpeechConfig` or :class:`ManifestConfig` (its defaults if ``None``; the on-disk
+            corpora need theirs: where the data is).
         callback: called with a :class:`TrainEvent` after every step and evaluation.
         progress: show a ``tqdm`` bar on stderr (rank 0 only when distributed).
         global_stats: feature statistics to use instead of computing them (resume uses it).
         device: where the model trains (default ``"cpu"``; e.g. ``"cuda:0"``). Data, features, SpecAugment
             and evaluation stay on the CPU (evaluation decodes a CPU copy of the model).
+        vocabulary: the tokens to use instead of making them (resume passes the saved SentencePiece model,
+            so a resumed run does not train a new one).
 
     Example::
 
@@ -113,11 +125,14 @@ class Trainer:
         self, config: Optional[TrainConfig] = None, model_config: Union[EmformerRNNTConfig, Dict, None] = None,
         corpus_config: Optional[corpora.CorpusConfig] = None, callback: Optional[Callable[[TrainEvent], None]] = None,
         progress: bool = True, global_stats: Optional[GlobalStats] = None,
-        device: Union[str, torch.device, None] = None,
+        device: Union[str, torch.device, None] = None, vocabulary: Optional[Vocabulary] = None,
     ):
         self.config = c = config if config is not None else TrainConfig()
         self.corpus_config = corpora.corpus_config(c.corpus, corpus_config)
-        self.vocab = corpora.vocabulary(c.corpus, self.corpus_config)
+        # On-disk corpora: the file lists and transcripts, read once (the tokenizer and the datasets use them).
+        recordings = corpora.transcripts(c, self.corpus_config)
+        self.vocab = vocabulary if vocabulary is not None else \
+            corpora.vocabulary(c.corpus, self.corpus_config, recordings)
         self.blank = self.vocab.blank
         if model_config is None:
             model_config = EmformerRNNTConfig.toy(self.vocab.num_symbols)
@@ -138,13 +153,13 @@ class Trainer:
         self.device = torch.device("cpu" if device is None else device)
         if self.device.type != "cpu":
             self.model.to(self.device)
-        train_set, self.valid_set = corpora.datasets(c, self.corpus_config)
+        train_set, self.valid_set = corpora.datasets(c, self.corpus_config, self.vocab, recordings)
         if global_stats is None:
             with single_thread():
-                n = min(c.stats_utterances, len(train_set))
-                global_stats = compute_global_stats(train_set[i].waveform for i in range(n))
+                global_stats = compute_global_stats(
+                    train_set[i].waveform for i in corpora.stats_indices(c, len(train_set)))
         self.extractor = FeatureExtractor(global_stats, right_padding=model_config.right_context_length)
-        # Fixed (synthetic: train_set is a FeatureSet) or fresh (spoken: train_set is the Dataset) batches.
+        # Fixed (synthetic: train_set is a FeatureSet), fresh (spoken) or shuffled (on disk) batches.
         self.batches = corpora.batch_source(c, train_set, self.extractor, self.dist)
         self.train_set = self.batches.train_set
         self._valid_utterances: List = []  # made once, on the first evaluation
@@ -178,7 +193,9 @@ class Trainer:
         # FastEmit changes only the gradient (the value stays -log P), so held-out losses compare across runs.
         costs = rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank,
                           reduction="mean" if rows is None else "none", fastemit_lambda=self.config.fastemit_lambda)
-        return costs if rows is None else costs[:rows].sum() / rows
+        if rows is None:
+            return costs
+        return costs[:rows].sum() / rows if rows else costs.sum() * 0.0  # rows 0: a phantom-only part
 
     def train_step(self) -> float:
         """One optimizer step on the batch for ``self.step``; returns its loss (on N processes: the mean
@@ -196,14 +213,14 @@ class Trainer:
         if self.dist.is_distributed:  # this rank's utterances of each part, laid out as in the one-process part
             parts = list(distributed.shard_parts(features, lengths, targets, target_lengths, all_lengths,
                                                  all_target_lengths, augment["offset"], c.length_buckets))
-        else:  # (features, lengths, targets, target_lengths, rows: all of them)
-            parts = [(*part, None) for part in length_buckets(features, lengths, targets, target_lengths,
-                                                              c.length_buckets)]
+        else:  # (features, lengths, targets, target_lengths, rows: all of them, where: the whole batch)
+            parts = [(*part, None, None) for part in length_buckets(features, lengths, targets, target_lengths,
+                                                                    c.length_buckets)]
         model = self._train_model()
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss = 0.0
-        for i, (*part, rows) in enumerate(parts):
+        for i, (*part, rows, where) in enumerate(parts):
             # The batch's loss is the mean over its B utterances: each part adds its share. On N processes
             # the sum of this rank's rows' losses / b (a phantom row left out), and DDP averages the
             # gradients over the ranks (sum of all B losses / B) once, in the last part's backward.
@@ -211,7 +228,10 @@ class Trainer:
             if self.device.type != "cpu":
                 part = [t.to(self.device) for t in part]
             accumulate = self._ddp is not None and i < len(parts) - 1
-            with self._ddp.no_sync() if accumulate else contextlib.nullcontext():
+            no_sync = self._ddp.no_sync() if accumulate else contextlib.nullcontext()
+            # N processes: dropout draws the whole part's masks, as one process would, and keeps this rank's rows.
+            masks = contextlib.nullcontext() if where is None else global_batch(*where)
+            with no_sync, masks:
                 part_loss = self.loss(*part, model=model, rows=rows) * share
                 part_loss.backward()
             loss += part_loss.item()
@@ -252,7 +272,7 @@ class Trainer:
     def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
                  streaming: bool = False) -> TERResult:
         """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
-        with CER and WER for the spoken corpus."""
+        with CER and WER for the spoken and on-disk corpora (texts from ``vocab.decode``)."""
         utterances = self._held_out(num_utterances)
         model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
         with single_thread():
@@ -262,9 +282,9 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------
     def _emit(self, kind: str, loss: float, ter: Optional[float], wer: Optional[float] = None,
-              valid_loss: Optional[float] = None) -> None:
+              valid_loss: Optional[float] = None, cer: Optional[float] = None) -> None:
         event = TrainEvent(kind, self.step, self.config.steps, loss, self.scheduler.get_last_lr()[0], ter,
-                           self.elapsed_s, wer, valid_loss)
+                           self.elapsed_s, wer, valid_loss, cer)
         if kind == "eval" and self.progress:
             tqdm.write(event.summary(), file=sys.stderr)  # above the bar, which tqdm redraws
         if self.callback is not None:
@@ -304,13 +324,13 @@ class Trainer:
                     mean_loss = sum(recent) / len(recent)
                     self.history.append(dict(step=self.step, loss=mean_loss, valid_loss=valid_loss,
                                              **result.scores(), elapsed_s=round(self.elapsed_s, 1)))
-                    self._emit("eval", mean_loss, result.ter, result.wer, valid_loss)
+                    self._emit("eval", mean_loss, result.ter, result.wer, valid_loss, result.cer)
                 if saving:
                     self.save(checkpoint)  # rank 0 only
                 if (evaluating or saving) and self.dist.is_distributed:
                     distributed.barrier()  # the other ranks wait for rank 0 here
         last = self.history[-1] if self.history else {}
-        self._emit("end", loss, last.get("ter"), last.get("wer"), last.get("valid_loss"))
+        self._emit("end", loss, last.get("ter"), last.get("wer"), last.get("valid_loss"), last.get("cer"))
         return self.history
 
     # -- persistence ------------------------------------------------------------------
@@ -323,17 +343,32 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str, callback: Optional[Callable[[TrainEvent], None]] = None, progress: bool = True,
-               device: Union[str, torch.device, None] = None, **config_overrides) -> "Trainer":
+               device: Union[str, torch.device, None] = None, corpus_overrides: Optional[Dict] = None,
+               **config_overrides) -> "Trainer":
         """Rebuild the trainer saved at ``path`` and restore its state, ready to :meth:`fit` on.
 
         ``config_overrides`` change :class:`TrainConfig` fields (e.g. ``eval_every``); changing ``steps``
         also reshapes the remaining learning-rate schedule (and, for the spoken corpus, how many
-        fresh items there are). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for
-        a file that is not a checkpoint, whose weights do not fit its config, or for another corpus.
+        fresh items there are). ``corpus_overrides`` change fields of the corpus settings (e.g. the
+        LibriSpeech ``root``, if the data moved). A SentencePiece vocabulary comes from the checkpoint,
+        not from training a new one. Raises ``FileNotFoundError`` for a missing file and ``ValueError``
+        for a file that is not a checkpoint, whose weights do not fit its config, for another corpus
+        or another tokenizer.
         """
         blob = load_checkpoint(path)
         config = TrainConfig(**{**blob["train_config"], **config_overrides})
-        trainer = cls(config, blob["model_config"], saved_corpus_config(blob, config.corpus, path), callback,
-                      progress, global_stats=GlobalStats(**blob["global_stats"]), device=device)
+        settings = saved_corpus_config(blob, config.corpus, path)
+        for name, value in (corpus_overrides or {}).items():
+            if not hasattr(settings, name):
+                raise ValueError(f"{os.fspath(path)!r} was trained on the {config.corpus!r} corpus, whose settings "
+                                 f"have no {name!r}.")
+            if name in ("tokenizer", "sentencepiece_vocab_size") and value != getattr(settings, name):
+                raise ValueError(f"{os.fspath(path)!r} was trained with {name} {getattr(settings, name)!r}; a "
+                                 f"resumed run cannot change it (the model's outputs are those tokens).")
+        if corpus_overrides:  # e.g. the data moved: a new root
+            settings = dataclasses.replace(settings, **corpus_overrides)
+        trainer = cls(config, blob["model_config"], settings, callback, progress,
+                      global_stats=GlobalStats(**blob["global_stats"]), device=device,
+                      vocabulary=saved_vocabulary(blob, path))
         restore_trainer(trainer, blob, source=repr(os.fspath(path)))
         return trainer

@@ -9,6 +9,8 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from ..dropout import Dropout
+
 
 class LayerNormLSTM(torch.nn.Module):
     """An LSTM layer written out step by step, with optional LayerNorm on gates and cell.
@@ -68,7 +70,7 @@ class Predictor(torch.nn.Module):
                           layer_norm=lstm_layer_norm, layer_norm_epsilon=lstm_layer_norm_epsilon)
             for i in range(num_lstm_layers)
         )
-        self.dropout = torch.nn.Dropout(p=lstm_dropout)
+        self.dropout = Dropout(lstm_dropout)  # x is (U, B, D): the batch is dim 1
         self.linear = torch.nn.Linear(lstm_hidden_dim, output_dim)
         self.output_layer_norm = torch.nn.LayerNorm(output_dim)
         self.num_symbols = num_symbols
