@@ -40,7 +40,7 @@ The same command runs on N processes under ``torchrun`` (:mod:`.distributed`)::
     torchrun --standalone --nproc-per-node 4 -m emformer_edu.train --device cuda ...   # 4 GPUs, NCCL
 
 ``--batch-size`` stays the global batch (a multiple of N): N processes train the weights one process
-would, to float32 rounding (with dropout off; with dropout on, each rank draws its own masks). Rank 0
+would, to float32 rounding (dropout included: every rank draws the global batch's masks). Rank 0
 alone prints, evaluates and writes the checkpoint, history and exports; a checkpoint resumes on any N.
 
 Real speech from the learner's disk (nothing is downloaded; :mod:`.corpora`)::
