@@ -89,12 +89,23 @@ def transcripts(config: TrainConfig, settings: CorpusConfig) -> Optional[Transcr
     """The training and held-out recordings of an on-disk corpus, read once (the tokenizer trains on the
     training transcripts, the datasets read the audio); ``None`` for a generated corpus. Errors name the
     missing folder or file, or the malformed line."""
-    if config.corpus == "librispeech":
-        return Transcripts(read_librispeech(settings.root, settings.train),
-                           read_librispeech(settings.root, settings.valid))
-    if config.corpus == "manifest":
-        return Transcripts(read_manifest(settings.train_manifest), read_manifest(settings.valid_manifest))
-    return None
+    if config.corpus not in ON_DISK:
+        return None
+    return Transcripts(_read(config.corpus, settings, "train"), _read(config.corpus, settings, "valid"))
+
+
+def _read(corpus: str, settings: CorpusConfig, split: str) -> List[Recording]:
+    """The recordings of an on-disk corpus's ``split``: ``"train"`` or ``"valid"``."""
+    if corpus == "librispeech":
+        return read_librispeech(settings.root, settings.train if split == "train" else settings.valid)
+    return read_manifest(settings.train_manifest if split == "train" else settings.valid_manifest)
+
+
+def _recorded(corpus: str, recordings: Sequence[Recording], vocab: Vocabulary) -> RecordedSpeech:
+    """``recordings`` as a dataset tokenized by ``vocab``. LibriSpeech is 16 kHz: another rate means another
+    corpus's files, so it is refused; a manifest's recordings are resampled."""
+    name = "LibriSpeech" if corpus == "librispeech" else "the manifest"
+    return RecordedSpeech(recordings, vocab, corpus != "librispeech", name)
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int) -> SentencePieceVocabulary:
@@ -157,11 +168,7 @@ def held_out_recordings(corpus: str, settings: CorpusConfig, vocab: Vocabulary, 
     model trained on real speech, read from the same place as during training."""
     if corpus not in ON_DISK:
         raise ValueError(f"held_out_recordings reads an on-disk corpus {ON_DISK}, got {corpus!r}.")
-    recordings = (read_librispeech(settings.root, settings.valid) if corpus == "librispeech"
-                  else read_manifest(settings.valid_manifest))
-    name = "LibriSpeech" if corpus == "librispeech" else "the manifest"
-    valid = RecordedSpeech(recordings, vocab, corpus != "librispeech", name)
-    return _held_out_sample(valid, num_utterances, seed)
+    return _held_out_sample(_recorded(corpus, _read(corpus, settings, "valid"), vocab), num_utterances, seed)
 
 
 def datasets(config: TrainConfig, settings: CorpusConfig, vocab: Optional[Vocabulary] = None,
@@ -181,10 +188,8 @@ def datasets(config: TrainConfig, settings: CorpusConfig, vocab: Optional[Vocabu
     else:
         recordings = transcripts(c, settings) if recordings is None else recordings
         vocab = vocabulary(c.corpus, settings, recordings) if vocab is None else vocab
-        name = "LibriSpeech" if c.corpus == "librispeech" else "the manifest"
-        resample = c.corpus != "librispeech"  # LibriSpeech is 16 kHz: another rate means another corpus's files
-        train = RecordedSpeech(recordings.train, vocab, resample, name)
-        valid = _held_out_sample(RecordedSpeech(recordings.valid, vocab, resample, name), c.num_valid, c.valid_seed)
+        train = _recorded(c.corpus, recordings.train, vocab)
+        valid = _held_out_sample(_recorded(c.corpus, recordings.valid, vocab), c.num_valid, c.valid_seed)
     if c.speed_perturb:
         train = SpeedPerturbed(train, seed=c.seed)
     return train, valid

@@ -198,11 +198,17 @@ def as_in_global_batch(
     features = torch.nn.functional.pad(features, (0, 0, 0, T + R - features.size(1)))
     targets = torch.nn.functional.pad(targets[:, :U], (0, U - min(U, targets.size(1))))
     if int(lengths.max()) < T or (lengths.numel() == 1 and all_lengths.numel() > 1):
-        features = torch.cat([features, features.new_zeros(1, *features.shape[1:])])
-        targets = torch.cat([targets, targets.new_zeros(1, U)])
-        lengths = torch.cat([lengths, lengths.new_full((1,), T)])
-        target_lengths = torch.cat([target_lengths, target_lengths.new_ones(1)])
+        phantom = _phantom(features, lengths, targets, target_lengths, T, U, R)
+        features, lengths, targets, target_lengths = (
+            torch.cat(pair) for pair in zip((features, lengths, targets, target_lengths), phantom))
     return features, lengths, targets, target_lengths
+
+
+def _phantom(features, lengths, targets, target_lengths, T: int, U: int, R: int):
+    """One phantom utterance shaped like the others: zero features of T + R frames ``(1, T + R, F)``, length T,
+    a one-token target ``(1, U)``."""
+    return (features.new_zeros(1, T + R, features.size(2)), lengths.new_full((1,), T), targets.new_zeros(1, U),
+            target_lengths.new_ones(1))
 
 
 def shard_parts(
@@ -235,10 +241,9 @@ def shard_parts(
         if mine.numel():
             laid_out = as_in_global_batch(features[mine], lengths[mine], targets[mine], target_lengths[mine],
                                           all_lengths[idx], all_target_lengths[idx], right_context=R)
-        else:  # the phantom alone: zero features of the part's longest length, a one-token target
-            T, U = int(all_lengths[idx].max()), int(all_target_lengths[idx].max())
-            laid_out = (features.new_zeros(1, T + R, features.size(2)), lengths.new_full((1,), T),
-                        targets.new_zeros(1, U), target_lengths.new_ones(1))
+        else:  # the phantom alone, of the part's longest length and target
+            laid_out = _phantom(features, lengths, targets, target_lengths, int(all_lengths[idx].max()),
+                                int(all_target_lengths[idx].max()), R)
         if laid_out[1].numel() > mine.numel():
             positions = torch.cat([positions, positions.new_full((1,), -1)])
         yield (*laid_out, mine.numel(), (idx.numel(), positions))
