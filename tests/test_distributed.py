@@ -74,12 +74,18 @@ def test_spec_augment_of_a_shard_is_its_rows_of_the_global_batch():
         assert torch.equal(part, whole[rows])
 
 
+def objective(trainer, *part, rows=None):
+    """What a training step differentiates with ``ctc_weight=0.3``: RNN-T + 0.3 CTC, each a mean over ``rows``."""
+    rnnt, ctc = trainer.losses(*part, rows=rows, ctc=True)
+    return rnnt + 0.3 * ctc
+
+
 @pytest.mark.parametrize("parts", [1, 2])
 def test_two_shards_give_the_global_batch_gradient(parts):
     """The mean of the two ranks' gradients (what DDP computes) is the one-process gradient, to float32
     rounding, also with length buckets and with dropout on: each rank lays its utterances out as in the
     one-process batch (or part), with a phantom longest utterance where it lacks it, and draws the part's
-    dropout masks from the same random stream (global_batch)."""
+    dropout masks from the same random stream (global_batch). The objective includes the auxiliary CTC loss."""
     trainer = Trainer(TrainConfig(steps=1, batch_size=6, num_train=12, num_valid=1, stats_utterances=8,
                                   eval_every=0, length_buckets=parts), tiny_config(), progress=False)
     features, lengths, targets, target_lengths = trainer.batches.batch(0)
@@ -89,10 +95,10 @@ def test_two_shards_give_the_global_batch_gradient(parts):
         return torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)])
 
     torch.manual_seed(11)  # dropout's stream, the same for the one process and for each rank
-    whole = grad(sum(trainer.loss(*part) * part[1].numel() / 6
+    whole = grad(sum(objective(trainer, *part) * part[1].numel() / 6
                      for part in length_buckets(features, lengths, targets, target_lengths, parts)))
     torch.manual_seed(12)
-    other_masks = grad(sum(trainer.loss(*part) * part[1].numel() / 6
+    other_masks = grad(sum(objective(trainer, *part) * part[1].numel() / 6
                            for part in length_buckets(features, lengths, targets, target_lengths, parts)))
     assert (other_masks - whole).abs().max() > 1e-3 * whole.abs().max()  # dropout is on: masks matter
     ranks, phantoms = [], 0
@@ -106,7 +112,7 @@ def test_two_shards_give_the_global_batch_gradient(parts):
         for *part, n, where in shard_parts(*mine, lengths, target_lengths, offset=3 * rank, parts=parts):
             phantoms += part[1].numel() - n
             with global_batch(*where):
-                loss = loss + trainer.loss(*part, rows=n) * n / 3
+                loss = loss + objective(trainer, *part, rows=n) * n / 3
         ranks.append(grad(loss))
     assert phantoms >= 1  # the rank without the longest utterance got one
     mean = (ranks[0] + ranks[1]) / 2
@@ -148,7 +154,7 @@ def _max_difference(a, b):
 
 
 def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
-    """Two gloo processes, dropout on: the one-process weights, one checkpoint written by rank 0 alone, one history,
+    """Two gloo processes, dropout and the auxiliary CTC loss on: the one-process weights, one checkpoint written by rank 0 alone, one history,
     one voice on stderr; their checkpoint resumes on one process and vice versa; an odd batch is refused.
 
     Tolerance: float32 sums in another order (the gradient averaged over 2 ranks instead of the mean over
@@ -158,7 +164,7 @@ def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
     model = tmp_path / "model.json"
     model.write_text(json.dumps(dataclasses.asdict(tiny_config())))
     recipe = ["--batch-size", "8", "--num-train", "16", "--num-valid", "2", "--stats-utterances", "8", "--lr", "3e-3",
-              "--warmup-steps", "1", "--spec-augment", "--eval-every", "0", "--seed", "3"]
+              "--warmup-steps", "1", "--spec-augment", "--eval-every", "0", "--seed", "3", "--ctc-weight", "0.3"]
     one, two = tmp_path / "one", tmp_path / "two"
     res1 = _train("--steps", "3", *recipe, "--model-config", str(model), "--out", str(one))
     assert res1.returncode == 0, res1.stderr

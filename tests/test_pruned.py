@@ -243,10 +243,11 @@ def spoken_batches():
 
 
 def test_small_band_stays_close_on_the_trained_model(spoken_batches):
-    # Measured on these 16 held-out sentences (T_b 24-72 frames, U_b 12-37 tokens): with the fitted
-    # simple projections, S = 5 is off by at most 0.3 % per utterance and S = 6 by 0.7 %, where S = 2
-    # is off by ~100x. 2 % per utterance and 0.5 % of the batch total leave room for float32 summation
-    # order, no more: a band drawn from bad bounds misses by tens of percent.
+    # Measured on these 16 held-out sentences (11-31 characters each): with the fitted
+    # simple projections, S = 6 is off by at most 1.6 % per utterance and 0.2 % of the batch total, where S = 2
+    # is off by ~400x. (S = 5 misses most of one sentence's probability, +78 %: notebook 11 shows such a
+    # sentence.) 2 % per utterance and 0.5 % of the batch total leave room for float32 summation order, no
+    # more: a band drawn from bad bounds misses by tens of percent.
     p, fit, (enc, pred, tg, ll, tl) = spoken_batches
     torch.set_num_threads(1)
     am_fn, lm_fn = P.fit_simple_projections(*fit, joiner=p.model.joiner, blank=p.blank)
@@ -255,12 +256,12 @@ def test_small_band_stays_close_on_the_trained_model(spoken_batches):
         full = rnnt_loss(logits, tg, ll, tl, blank=p.blank, reduction="none")
         band = P.joiner_on_band(p.model.joiner)
         rel = {}
-        for S in (2, 5, 6):
+        for S in (2, 6):
             out = P.pruned_rnnt_loss(enc, pred, am_fn(enc), lm_fn(pred), tg, ll, tl, band, S, blank=p.blank,
                                      reduction="none")
             assert (out.pruned >= full * (1 - 1e-5)).all()
             rel[S] = ((out.pruned - full) / full, out.pruned.sum() / full.sum() - 1)
     assert float(rel[2][0].max()) > 1.0  # a band too narrow for these sentences misses most paths
-    for S in (5, 6):
+    for S in (6,):
         assert float(rel[S][0].max()) < 0.02, (S, rel[S])
         assert float(rel[S][1]) < 0.005, (S, rel[S])

@@ -1,5 +1,6 @@
 """The RNN-T algorithms: the alignment lattice, the loss, and decoding (greedy and beam search)."""
 from .beam_search import Hypothesis, RNNTBeamSearch
+from .ctc import ctc_collapse, ctc_greedy_decode, ctc_logits, ctc_loss
 from .greedy import GreedyState, greedy_decode, greedy_infer, greedy_search
 from .lattice import (
     Lattice, LatticeAlignment, alignment_paths, delay_penalty_offsets, expected_emission_frames, forced_align,

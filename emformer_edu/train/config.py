@@ -53,6 +53,10 @@ class TrainConfig:
     the same gradient up to the last partial encoder frame of each part's longest utterance
     (see :func:`~emformer_edu.train.batches.length_buckets`).
 
+    Objective: the RNN-T loss, plus ``ctc_weight`` times CTC's loss on the encoder output read
+    through the joiner without the predictor (:mod:`emformer_edu.rnnt.ctc`; no parameter added, so
+    the model stays torchaudio's). Reported training and held-out losses are the RNN-T loss alone.
+
     SpecAugment (``spec_augment=True``): per utterance ``freq_masks`` bands of up to
     ``freq_mask_width`` mel bins and ``time_masks`` spans of up to ``time_mask_width``
     frames are set to 0 (the mean, in normalized units).
@@ -88,6 +92,10 @@ class TrainConfig:
     fastemit_lambda: float = _field(0.0, "FastEmit regularisation (Yu et al. 2021): the gradient through emission "
                                          "edges is scaled by 1 + lambda, so tokens are emitted earlier (0: off)")
 
+    ctc_weight: float = _field(0.0, "weight of an auxiliary CTC loss on the encoder alone, read through the joiner's "
+                                    "output layer (training only, no parameter added): the encoder must spell by "
+                                    "itself, which keeps greedy search from deleting a sentence's tail (0: off)")
+
     def __post_init__(self):
         for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances", "length_buckets"):
             check_positive(name, getattr(self, name))
@@ -102,6 +110,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr!r}.")
         if not (isinstance(self.fastemit_lambda, (int, float)) and 0 <= self.fastemit_lambda < float("inf")):
             raise ValueError(f"fastemit_lambda must be a finite number >= 0, got {self.fastemit_lambda!r}.")
+        if not (isinstance(self.ctc_weight, (int, float)) and 0 <= self.ctc_weight < float("inf")):
+            raise ValueError(f"ctc_weight must be a finite number >= 0, got {self.ctc_weight!r}.")
         if not 0 <= self.final_lr_scale <= 1:
             raise ValueError(f"final_lr_scale must be in [0, 1], got {self.final_lr_scale!r}.")
         if not self.grad_clip >= 0:

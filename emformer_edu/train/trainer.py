@@ -8,7 +8,8 @@ statistics of the training set, right-padded with R zero frames. The predictor r
     logits, logit_lengths, _, _ = model(features, lengths, [blank] + targets, target_lengths + 1)
     loss = rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=blank)
 
-with ``features (B, T + R, F)`` and ``logits (B, T', U + 1, V)``. Adam with a linear warm-up then
+with ``features (B, T + R, F)`` and ``logits (B, T', U + 1, V)`` (``ctc_weight`` adds an auxiliary CTC loss
+on the encoder output, :mod:`emformer_edu.rnnt.ctc`, from the same forward pass). Adam with a linear warm-up then
 cosine decay (:func:`warmup_cosine`), gradient-norm clipping, optional SpecAugment; every
 ``eval_every`` steps the held-out greedy token error rate (TER; for the spoken and on-disk corpora
 also the character and word error rates, CER and WER). What each step trains on (a fixed synthetic
@@ -34,7 +35,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
@@ -43,6 +44,7 @@ from ..config import EmformerRNNTConfig
 from ..data.corpus import Vocabulary
 from ..data.features import FeatureExtractor, GlobalStats, compute_global_stats
 from ..dropout import global_batch
+from ..rnnt.ctc import ctc_loss
 from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
@@ -55,6 +57,14 @@ from .config import TrainConfig
 from .metrics import TERResult, evaluate
 
 __all__ = ["TrainEvent", "Trainer", "warmup_cosine"]
+
+
+def _mean(costs: torch.Tensor, rows: Optional[int]) -> torch.Tensor:
+    """Mean of per-utterance ``costs (B,)``, or over the first ``rows`` only (a distributed shard's phantom
+    is left out; rows 0, a phantom-only part: zero, still connected to the graph)."""
+    if rows is None:
+        return costs.mean()
+    return costs[:rows].sum() / rows if rows else costs.sum() * 0.0
 
 
 class TrainEvent(NamedTuple):
@@ -188,14 +198,32 @@ class Trainer:
         without blank, target_lengths ``(B,)`` -> scalar. The logits are ``(B, T', U + 1, V)``.
         ``model``: what runs the forward (default ``self.model``; training steps pass the DDP wrapper);
         ``rows``: the mean over the first ``rows`` utterances only (a distributed shard's phantom is left out)."""
+        return self.losses(features, lengths, targets, target_lengths, model, rows)[0]
+
+    def losses(self, features, lengths, targets, target_lengths, model: Optional[torch.nn.Module] = None,
+               rows: Optional[int] = None, ctc: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(RNN-T loss, CTC loss or None)``, each a mean as in :meth:`loss`. With ``ctc`` the encoder's
+        output is also scored by CTC through the joiner (:func:`~emformer_edu.rnnt.ctc.ctc_loss`),
+        taken from the same forward pass (a hook on the transcriber, so it works through DDP too)."""
         model = self.model if model is None else model
-        logits, logit_lengths, _, _ = model(features, lengths, prepend_blank(targets, self.blank), target_lengths + 1)
+        encoded: List = []
+        hook = self.model.transcriber.register_forward_hook(
+            lambda module, inputs, output: encoded.append(output)) if ctc else None
+        try:
+            logits, logit_lengths, _, _ = model(features, lengths, prepend_blank(targets, self.blank),
+                                                target_lengths + 1)
+        finally:
+            if hook is not None:
+                hook.remove()
         # FastEmit changes only the gradient (the value stays -log P), so held-out losses compare across runs.
         costs = rnnt_loss(logits, targets, logit_lengths, target_lengths, blank=self.blank,
                           reduction="mean" if rows is None else "none", fastemit_lambda=self.config.fastemit_lambda)
-        if rows is None:
-            return costs
-        return costs[:rows].sum() / rows if rows else costs.sum() * 0.0  # rows 0: a phantom-only part
+        ctc_costs = None
+        if ctc:
+            source_encodings, source_lengths = encoded[0]
+            ctc_costs = _mean(ctc_loss(self.model.joiner, source_encodings, source_lengths, targets, target_lengths,
+                                       self.blank), rows)
+        return (costs if rows is None else _mean(costs, rows)), ctc_costs
 
     def train_step(self) -> float:
         """One optimizer step on the batch for ``self.step``; returns its loss (on N processes: the mean
@@ -232,9 +260,10 @@ class Trainer:
             # N processes: dropout draws the whole part's masks, as one process would, and keeps this rank's rows.
             masks = contextlib.nullcontext() if where is None else global_batch(*where)
             with no_sync, masks:
-                part_loss = self.loss(*part, model=model, rows=rows) * share
-                part_loss.backward()
-            loss += part_loss.item()
+                rnnt, ctc = self.losses(*part, model=model, rows=rows, ctc=c.ctc_weight > 0)
+                rnnt = rnnt * share
+                (rnnt if ctc is None else rnnt + (c.ctc_weight * share) * ctc).backward()
+            loss += rnnt.item()  # the reported loss is the RNN-T loss alone, like the held-out loss
         loss = distributed.global_mean(loss)
         if c.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)

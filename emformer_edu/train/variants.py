@@ -67,7 +67,9 @@ def variant_configs(name: str, base: Optional[Pretrained] = None):
         raise ValueError(f"unknown variant {name!r}; variants: {list(VARIANTS)}.")
     base = pretrained.spoken() if base is None else base
     model = EmformerRNNTConfig.from_dict(base.config["model"]).replace(**VARIANTS[name]["model"])
-    train = TrainConfig(**{**RECIPE, **VARIANTS[name]["train"]})
+    # The shipped run's objective carries on (its auxiliary CTC weight; older files have none).
+    shipped = {"ctc_weight": base.config.get("training", {}).get("ctc_weight", 0.0)}
+    train = TrainConfig(**{**RECIPE, **shipped, **VARIANTS[name]["train"]})
     return model, train
 
 

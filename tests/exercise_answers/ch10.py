@@ -20,9 +20,11 @@ def algorithmic_latency_no_minus_one(segment_length, right_context_length):
     return worst, average
 
 
-# Held-out sentence 3, 'save seven still open that cry': 'save' ends at sample 6081 (380.0625 ms); its last character
-# 'e' comes at encoder frame 9, in segment 9 * 4 // 16 = 2, ready after (2 + 1) * 16 + 4 = 52 input frames = 520 ms.
+# Held-out sentence 3, 'save seven still open that cry', is heard as 'seven still paun that cry': 'save' is missed, so
+# the first word recognised right is 'seven'. It ends at sample 11357 (709.8125 ms); its last character 'n' comes at
+# encoder frame 14, in segment 14 * 4 // 16 = 3, ready after (3 + 1) * 16 + 4 = 68 input frames = 680 ms: shown
+# before the word's true end.
 ANSWERS = {
     "10.latency": (algorithmic_latency, algorithmic_latency_no_minus_one),
-    "10.available": (520.0 - 6081 / 16, 480.0 - 6081 / 16),  # wrong: the segment end, without the R = 4 frames
+    "10.available": (680.0 - 11357 / 16, 640.0 - 11357 / 16),  # wrong: the segment end, without the R = 4 frames
 }

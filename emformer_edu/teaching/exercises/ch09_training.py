@@ -1,17 +1,21 @@
-"""Notebook 09 (training): write the learning-rate schedule; the predictor's input length; steps per epoch.
+"""Notebook 09 (training): write the learning-rate schedule; the predictor's input length; steps per epoch;
+write CTC's collapse.
 
 The schedule is a coding exercise: the learner's function must give the factor the trainer's own
 ``LambdaLR`` applies at every step (:func:`~emformer_edu.train.warmup_cosine`, read back from a real
 scheduler below). The other two are read from a real (tiny) :class:`~emformer_edu.train.Trainer`: the
 predictor input its loss builds, and where its batch order (:func:`~emformer_edu.train.batch_indices`)
-starts a new epoch.
+starts a new epoch. The collapse is a coding exercise too, checked against
+:func:`~emformer_edu.rnnt.ctc.ctc_collapse` on hand-made frame sequences and on the shipped spoken
+encoder's best symbol per frame for a held-out sentence.
 """
 import functools
 
 import torch
 
 from ... import train
-from ._shared import Exercise
+from ...rnnt.ctc import ctc_collapse, ctc_logits
+from ._shared import Exercise, spoken
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,10 +84,27 @@ def _steps_per_epoch(num_train: int = 900, batch_size: int = 24) -> int:
     raise ValueError("no utterance repeated within num_train + 1 steps")
 
 
+def _collapse_cases():
+    # By hand first (a blank between two a's keeps both; runs merge; only blanks: nothing), then a real one.
+    cases = [dict(frame_tokens=[4, 1, 1, 4, 1, 2, 4], blank=4), dict(frame_tokens=[1, 1, 1], blank=4),
+             dict(frame_tokens=[4, 4, 4], blank=4), dict(frame_tokens=[], blank=4),
+             dict(frame_tokens=[2, 4, 2, 2, 3], blank=4), dict(frame_tokens=[0, 0, 1, 0], blank=1)]
+    model = spoken()
+    utt = model.held_out(1)[0]
+    feats = model.features(utt.waveform).unsqueeze(0)
+    with torch.no_grad():
+        enc, _ = model.model.transcribe(feats, torch.tensor([feats.size(1) - model.right_context_length]))
+        best = ctc_logits(model.model.joiner, enc)[0].argmax(-1).tolist()
+    return cases + [dict(frame_tokens=best, blank=model.blank)]
+
+
 EXERCISES = {
     "09.lr_schedule": Exercise("write lr_factor(step, warmup_steps, total_steps, final_scale): the factor of the peak "
                                "learning rate during step `step` (linear warm-up, then cosine decay)",
                                _scheduled_factor, _schedule_cases),
     "09.predictor_length": Exercise("predictor input length for a transcript of 9 tokens", _predictor_length),
     "09.steps_per_epoch": Exercise("optimizer steps per epoch for 900 utterances in batches of 24", _steps_per_epoch),
+    "09.ctc_collapse": Exercise("write collapse(frame_tokens, blank): CTC's map from one symbol per frame to a "
+                                "transcript (merge runs of a symbol, then drop blanks)",
+                                lambda frame_tokens, blank: ctc_collapse(frame_tokens, blank), _collapse_cases),
 }
