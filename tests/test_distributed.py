@@ -154,8 +154,9 @@ def _max_difference(a, b):
 
 
 def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
-    """Two gloo processes, dropout and the auxiliary CTC loss on: the one-process weights, one checkpoint written by rank 0 alone, one history,
-    one voice on stderr; their checkpoint resumes on one process and vice versa; an odd batch is refused.
+    """Two gloo processes, dropout, the auxiliary CTC loss and the weight average on: the one-process weights and
+    average, one checkpoint written by rank 0 alone, one history, one voice on stderr; their checkpoint resumes on
+    one process and vice versa; an odd batch is refused.
 
     Tolerance: float32 sums in another order (the gradient averaged over 2 ranks instead of the mean over
     8) differ by ~1e-7 relative; Adam's steps (about lr per step, lr 3e-3 here) turn that into weight
@@ -164,7 +165,8 @@ def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
     model = tmp_path / "model.json"
     model.write_text(json.dumps(dataclasses.asdict(tiny_config())))
     recipe = ["--batch-size", "8", "--num-train", "16", "--num-valid", "2", "--stats-utterances", "8", "--lr", "3e-3",
-              "--warmup-steps", "1", "--spec-augment", "--eval-every", "0", "--seed", "3", "--ctc-weight", "0.3"]
+              "--warmup-steps", "1", "--spec-augment", "--eval-every", "0", "--seed", "3", "--ctc-weight", "0.3",
+              "--ema-decay", "0.5"]
     one, two = tmp_path / "one", tmp_path / "two"
     res1 = _train("--steps", "3", *recipe, "--model-config", str(model), "--out", str(one))
     assert res1.returncode == 0, res1.stderr
@@ -194,6 +196,10 @@ def test_torchrun_two_processes_train_the_weights_of_one(tmp_path):
     assert [load_checkpoint(str(d / "checkpoint.pt"))["step"] for d in (one, two)] == [5, 5]
     rest, keys = _max_difference(_weights(one / "checkpoint.pt"), _weights(two / "checkpoint.pt"))
     print(f"resumed across 1 <-> 2 processes, step 5: max weight difference {rest:.2e} (key biases: {keys:.2e})")
+    assert rest <= 1e-5, rest
+    averages = [load_checkpoint(str(d / "checkpoint.pt"))["weight_average"] for d in (one, two)]
+    assert [a["updates"] for a in averages] == [5, 5]
+    rest, keys = _max_difference(averages[0]["moment"], averages[1]["moment"])
     assert rest <= 1e-5, rest
     assert sorted(os.listdir(one)) == ["checkpoint.pt", "history.json"]
 

@@ -1,4 +1,6 @@
 """The spoken model's report card: listening conditions, word pairing, word-end delays, the accuracy table."""
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -179,3 +181,12 @@ def test_word_end_delays_time_a_given_result_without_decoding_again(monkeypatch)
     assert torch.equal(decoded.emitted_ms, given.emitted_ms) and torch.equal(decoded.available_ms, given.available_ms)
     with pytest.raises(ValueError, match="1 hypotheses for 2 utterances"):
         word_end_delays(_Model(), [utt, utt], None, vocab.blank, vocab, result=result)
+
+
+def test_the_report_command_runs_without_warnings():
+    """``python -m emformer_edu.train.report`` is a documented command: its module must not be imported by the
+    package first (runpy would warn that it is already in sys.modules)."""
+    run = subprocess.run([sys.executable, "-m", "emformer_edu.train.report", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0 and "--utterances" in run.stdout
+    assert run.stderr == ""

@@ -10,9 +10,9 @@
 * ``metrics``, ``latency``: token, character and word error rates, emission and word-end delays; ``pretrained``:
   the shipped models (``toy()``, ``spoken()``) and torchaudio's LibriSpeech model (``from_torchaudio_bundle()``);
   ``bundle``: torchaudio's pretrained-bundle files, read and written; ``report``: the spoken model's accuracy
-  table (``python -m emformer_edu.train.report``).
+  table (``python -m emformer_edu.train.report``); ``averaging``: :class:`WeightAverage`, the ``ema_decay`` option.
 """
-from . import bundle, corpora, pretrained, report
+from . import bundle, corpora, pretrained  # report and variants: run with python -m (imported there, not here)
 from .batches import (
     FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, length_buckets, prepend_blank,
     spec_augment,

@@ -161,7 +161,7 @@ def trainer_state(trainer: "Trainer") -> Dict:
     Configs are stored as ``dataclasses.asdict``, the corpus's settings as ``"synthetic_config"``,
     ``"spoken_config"``, ... (after ``train_config["corpus"]``); a SentencePiece vocabulary's model as its
     bytes (``"sentencepiece_model"``); the random state makes a resumed run repeat the dropout masks an
-    uninterrupted run would have drawn.
+    uninterrupted run would have drawn; with ``ema_decay`` > 0 the weight average goes in ``"weight_average"``.
     """
     blob = {
         "format": CHECKPOINT_FORMAT, "step": trainer.step, "elapsed_s": trainer.elapsed_s,
@@ -176,6 +176,8 @@ def trainer_state(trainer: "Trainer") -> Dict:
     }
     if isinstance(trainer.vocab, SentencePieceVocabulary):
         blob["sentencepiece_model"] = trainer.vocab.model_proto
+    if trainer.average is not None:
+        blob["weight_average"] = trainer.average.state_dict()
     return blob
 
 
@@ -190,6 +192,11 @@ def restore_trainer(trainer: "Trainer", blob: Dict, source: str = "checkpoint") 
     trainer.step, trainer.elapsed_s = int(blob["step"]), float(blob["elapsed_s"])
     trainer.history = list(blob["history"])
     torch.set_rng_state(blob["rng_state"])
+    if trainer.average is not None and "weight_average" in blob:  # else (ema_decay newly set): it starts here
+        try:
+            trainer.average.load_state_dict(blob["weight_average"])
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
 
 
 def saved_corpus_config(blob: Dict, corpus: str, path: str = "checkpoint"):
@@ -237,7 +244,8 @@ def load_checkpoint(path: str) -> Dict:
 def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: Optional[Dict] = None) -> Dict[str, str]:
     """Write the inference files :func:`emformer_edu.train.pretrained.load` reads; returns their paths.
 
-    * ``{name}_emformer_rnnt.pt``: float32 ``state_dict`` only (no optimizer: small);
+    * ``{name}_emformer_rnnt.pt``: float32 ``state_dict`` only (no optimizer: small; with ``ema_decay`` > 0
+      the weight average, :meth:`Trainer.weights_to_ship`);
     * ``{name}_global_stats.json``: feature statistics in torchaudio's ``global_stats.json`` layout;
     * ``{name}_config.json``: model config, vocabulary, the corpus (``"corpus"``: ``"synthetic"``,
       ``"spoken"``, ``"librispeech"`` or ``"manifest"``) and its settings (under that name), training
@@ -247,8 +255,10 @@ def export_assets(trainer: "Trainer", directory: str, name: str = "toy", extra: 
     """
     os.makedirs(directory, exist_ok=True)
     paths = {k: os.path.join(directory, v.format(name=name)) for k, v in ASSET_FILES.items()}
-    state = {k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu()
-             for k, v in trainer.model.state_dict().items()}
+    with trainer.weights_to_ship() as model:  # the weight average if the run kept one
+        # clone: .to() of a CPU float32 tensor is the parameter itself, which leaving the block overwrites
+        state = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).clone()
+                 for k, v in model.state_dict().items()}
     torch.save(state, paths["weights"])
     trainer.extractor.global_stats.save(paths["stats"])
     tokenizer = {}  # characters or letters: the vocabulary says it all

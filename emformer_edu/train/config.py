@@ -57,6 +57,10 @@ class TrainConfig:
     through the joiner without the predictor (:mod:`emformer_edu.rnnt.ctc`; no parameter added, so
     the model stays torchaudio's). Reported training and held-out losses are the RNN-T loss alone.
 
+    Weight average: with ``ema_decay`` > 0 an exponential moving average of the weights is kept beside
+    them (:mod:`emformer_edu.train.averaging`); held-out evaluations and the export use the average, the
+    optimizer steps the weights themselves.
+
     SpecAugment (``spec_augment=True``): per utterance ``freq_masks`` bands of up to
     ``freq_mask_width`` mel bins and ``time_masks`` spans of up to ``time_mask_width``
     frames are set to 0 (the mean, in normalized units).
@@ -95,6 +99,8 @@ class TrainConfig:
     ctc_weight: float = _field(0.0, "weight of an auxiliary CTC loss on the encoder alone, read through the joiner's "
                                     "output layer (training only, no parameter added): the encoder must spell by "
                                     "itself, which keeps greedy search from deleting a sentence's tail (0: off)")
+    ema_decay: float = _field(0.0, "keep an exponential moving average of the weights with this decay (about "
+                                   "1 / (1 - decay) steps back; 0: off); evaluations and --export use the average")
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "num_train", "num_valid", "stats_utterances", "length_buckets"):
@@ -112,6 +118,8 @@ class TrainConfig:
             raise ValueError(f"fastemit_lambda must be a finite number >= 0, got {self.fastemit_lambda!r}.")
         if not (isinstance(self.ctc_weight, (int, float)) and 0 <= self.ctc_weight < float("inf")):
             raise ValueError(f"ctc_weight must be a finite number >= 0, got {self.ctc_weight!r}.")
+        if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got {self.ema_decay!r}.")
         if not 0 <= self.final_lr_scale <= 1:
             raise ValueError(f"final_lr_scale must be in [0, 1], got {self.final_lr_scale!r}.")
         if not self.grad_clip >= 0:

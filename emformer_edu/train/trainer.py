@@ -10,7 +10,8 @@ statistics of the training set, right-padded with R zero frames. The predictor r
 
 with ``features (B, T + R, F)`` and ``logits (B, T', U + 1, V)`` (``ctc_weight`` adds an auxiliary CTC loss
 on the encoder output, :mod:`emformer_edu.rnnt.ctc`, from the same forward pass). Adam with a linear warm-up then
-cosine decay (:func:`warmup_cosine`), gradient-norm clipping, optional SpecAugment; every
+cosine decay (:func:`warmup_cosine`), gradient-norm clipping, optional SpecAugment, an optional moving average of the
+weights that evaluation and export read (``ema_decay``, :mod:`.averaging`); every
 ``eval_every`` steps the held-out greedy token error rate (TER; for the spoken and on-disk corpora
 also the character and word error rates, CER and WER). What each step trains on (a fixed synthetic
 set, fresh spoken sentences or recordings from disk, read by DataLoader workers) and in which tokens
@@ -35,7 +36,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, ContextManager, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from tqdm import tqdm
@@ -49,6 +50,7 @@ from ..rnnt.loss import rnnt_loss
 from ..runtime import single_thread
 from ..transducer.model import build_model
 from . import corpora, distributed
+from .averaging import WeightAverage
 from .batches import FeatureCollate, length_buckets, prepend_blank, spec_augment
 from .checkpoints import (
     load_checkpoint, restore_trainer, save_checkpoint, saved_corpus_config, saved_vocabulary, trainer_state,
@@ -177,6 +179,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr, betas=(0.9, 0.98), eps=1e-9)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, c.warmup_steps, c.steps, c.final_lr_scale))
+        # What evaluation and export read when ema_decay > 0 (the optimizer never sees it).
+        self.average = WeightAverage(self.model, c.ema_decay) if c.ema_decay > 0 else None
         self.step = 0
         self.history: List[Dict] = []  # one entry per evaluation: step, loss, ter (spoken: cer, wer), elapsed_s
         self.elapsed_s = 0.0
@@ -269,8 +273,17 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.step += 1
         return loss
+
+    def weights_to_ship(self) -> ContextManager[torch.nn.Module]:
+        """``with trainer.weights_to_ship():`` inside, ``self.model`` holds what evaluation and export read:
+        the weight average (``ema_decay`` > 0, once a step has run), else the trained weights themselves."""
+        if self.average is None or self.average.updates == 0:
+            return contextlib.nullcontext(self.model)
+        return self.average.applied(self.model)
 
     def _held_out(self, num_utterances: Optional[int]) -> List:
         n = len(self.valid_set) if num_utterances is None else min(num_utterances, len(self.valid_set))
@@ -282,13 +295,14 @@ class Trainer:
     def held_out_loss(self, num_utterances: Optional[int] = None, batch_size: int = 50) -> float:
         """Mean RNN-T loss (nats per utterance) on the held-out utterances, in eval mode (no dropout):
         the same quantity as the training loss, on audio training never heard, so the two curves
-        side by side show over-fitting (a gap that grows) or its absence."""
+        side by side show over-fitting (a gap that grows) or its absence. With ``ema_decay`` > 0: the
+        weight average's loss (:meth:`weights_to_ship`)."""
         utterances = self._held_out(num_utterances)
         was_training = self.model.training
         self.model.eval()
         total = 0.0
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self.weights_to_ship():
                 for i in range(0, len(utterances), batch_size):
                     part = utterances[i: i + batch_size]
                     # The training batches' own layout: features (B, T + R, F), lengths, targets, target lengths.
@@ -301,10 +315,11 @@ class Trainer:
     def evaluate(self, num_utterances: Optional[int] = None, beam_width: Optional[int] = None,
                  streaming: bool = False) -> TERResult:
         """Held-out :class:`~emformer_edu.train.metrics.TERResult` (greedy, full context, by default);
-        with CER and WER for the spoken and on-disk corpora (texts from ``vocab.decode``)."""
+        with CER and WER for the spoken and on-disk corpora (texts from ``vocab.decode``). With
+        ``ema_decay`` > 0 it scores the weight average (:meth:`weights_to_ship`)."""
         utterances = self._held_out(num_utterances)
-        model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
-        with single_thread():
+        with self.weights_to_ship(), single_thread():
+            model = self.model if self.device.type == "cpu" else copy.deepcopy(self.model).cpu()
             vocab = self.vocab if corpora.has_words(self.config.corpus) else None
             return evaluate(model, utterances, self.extractor, self.blank,
                             beam_width=beam_width, streaming=streaming, vocab=vocab)
