@@ -12,7 +12,7 @@
   ``bundle``: torchaudio's pretrained-bundle files, read and written; ``report``: the spoken model's accuracy
   table (``python -m emformer_edu.train.report``); ``averaging``: :class:`WeightAverage`, the ``ema_decay`` option.
 """
-from . import bundle, corpora, pretrained  # report and variants: run with python -m (imported there, not here)
+from . import bundle, corpora, pretrained  # not report or variants: run as python -m, runpy warns if already imported
 from .batches import (
     FeatureCollate, FeatureSet, SpeedPerturbed, batch_indices, change_speed, length_buckets, prepend_blank,
     spec_augment,
