@@ -2,23 +2,11 @@
 import pytest
 import torch
 
-from emformer_edu import EmformerRNNTConfig
 from emformer_edu.train import TrainConfig, Trainer, export_assets
 from emformer_edu.train.averaging import WeightAverage
 from emformer_edu.train.checkpoints import read_state_dict
 from emformer_edu.train.pretrained import load_exported
-
-
-def tiny_config():
-    return EmformerRNNTConfig.toy(21).replace(
-        encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
-        transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
-        transformer_max_memory_size=2, symbol_embedding_dim=16)
-
-
-def tiny_train_config(**overrides):
-    return TrainConfig(**dict(dict(steps=4, batch_size=4, lr=3e-3, warmup_steps=1, num_train=16, num_valid=2,
-                                   stats_utterances=8, eval_every=0), **overrides))
+from test_train import tiny_config, tiny_train_config  # test_train's tiny model and recipe
 
 
 class Tiny(torch.nn.Module):

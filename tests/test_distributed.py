@@ -13,12 +13,12 @@ import sys
 import pytest
 import torch
 
-from emformer_edu import EmformerRNNTConfig
 from emformer_edu.dropout import global_batch
 from emformer_edu.train import TrainConfig, Trainer, length_buckets, load_checkpoint, spec_augment
 from emformer_edu.train.distributed import (
     SINGLE, DistEnv, backend_for, check_batch_size, current, device_for, launched_by_torchrun, shard, shard_parts,
 )
+import test_train  # its tiny model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,11 +27,7 @@ def tiny_config(**overrides):
     """test_train's tiny model (memory, left and right context on), with dropout on everywhere (the toy's
     0.1 in the encoder, 0.3 after the predictor's LSTM): every rank draws the global batch's masks and
     keeps its rows (emformer_edu.dropout), so N processes drop what one process drops."""
-    cfg = EmformerRNNTConfig.toy(21).replace(
-        encoding_dim=24, segment_length=8, time_reduction_input_dim=8, transformer_num_heads=2,
-        transformer_ffn_dim=32, transformer_num_layers=1, transformer_left_context_length=2,
-        transformer_max_memory_size=2, symbol_embedding_dim=16, transformer_dropout=0.1, lstm_dropout=0.3)
-    return cfg.replace(**overrides)
+    return test_train.tiny_config(**{**dict(transformer_dropout=0.1, lstm_dropout=0.3), **overrides})
 
 
 # ----------------------------------------------------------------------------- pieces, in one process
